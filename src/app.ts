@@ -1,0 +1,105 @@
+// buildApp: the whole HTTP server without listening, so tests and the CLI build the same thing.
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { type Kysely, sql } from 'kysely';
+import type { Logger } from 'pino';
+import type { Config } from './config.ts';
+import { contactRoutes } from './contacts/routes.ts';
+import { customerRoutes } from './customers/routes.ts';
+import type { Database } from './db/schema.ts';
+import { RateLimiter, requireApiKey } from './http/auth.ts';
+import { errorHandler } from './http/errors.ts';
+import { KeyAuthenticator } from './projects/service.ts';
+
+export interface AppDeps {
+  db: Kysely<Database>;
+  config: Pick<Config, 'defaultRateLimit'>;
+  logger: Logger;
+  /** Shared with the notification listener so revocations reach the cache. */
+  authenticator?: KeyAuthenticator;
+}
+
+// ajv-formats is CommonJS; its default export arrives wrapped under ESM.
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv) => Ajv;
+
+export const API_PREFIX = '/platform/v1';
+const MAX_BODY_BYTES = 1024 * 1024;
+
+function validators() {
+  // Bodies are checked exactly as sent: no coercion ("123" is not 123) and no silent removal
+  // of unknown fields. Query strings and headers are text, so they are coerced.
+  const body = addFormats(new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false }));
+  const text = addFormats(new Ajv({ coerceTypes: true, useDefaults: true, removeAdditional: false, allErrors: false, strict: false }));
+  return ({ schema, httpPart }: { schema: object; httpPart?: string }) => (httpPart === 'body' ? body : text).compile(schema);
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    bodyLimit: MAX_BODY_BYTES,
+    // One line per request, written by the onResponse hook below.
+    logController: new LogController({ disableRequestLogging: true }),
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
+    },
+    routerOptions: { ignoreTrailingSlash: true },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setValidatorCompiler(validators());
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: `No route for ${request.method} ${request.url.split('?')[0]}` }));
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser('application/merge-patch+json', { parseAs: 'string', bodyLimit: MAX_BODY_BYTES }, app.getDefaultJsonParser('error', 'error'));
+
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ method: request.method, url: request.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Parley Platform API',
+        version: '0.1.0',
+        description: 'Self-hosted WhatsApp platform server, wire-compatible with the Kapso Platform API.',
+      },
+      servers: [{ url: '/' }],
+      components: { securitySchemes: { ApiKeyAuth: { type: 'apiKey', in: 'header', name: 'X-API-Key' } } },
+      security: [{ ApiKeyAuth: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+    try {
+      await sql`SELECT 1`.execute(deps.db);
+      return { status: 'ready' };
+    } catch {
+      return reply.code(503).send({ error: 'Database unreachable' });
+    }
+  });
+  app.get(`${API_PREFIX}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
+
+  const authenticator = deps.authenticator ?? new KeyAuthenticator(deps.db);
+  const limiter = new RateLimiter();
+  await app.register(
+    async (api) => {
+      requireApiKey(api, { authenticator, limiter, defaultRateLimit: deps.config.defaultRateLimit });
+      await api.register(contactRoutes, { db: deps.db });
+      await api.register(customerRoutes, { db: deps.db });
+    },
+    { prefix: API_PREFIX },
+  );
+  return app as unknown as FastifyInstance;
+}

@@ -1,0 +1,75 @@
+// Environment → one frozen, typed Config, validated once at start.
+// Every variable is documented in the README's configuration table.
+import path from 'node:path';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  /** Unset means: run the embedded PostgreSQL under `dataDir/pg`. */
+  readonly databaseUrl: string | null;
+  readonly dataDir: string;
+  readonly logLevel: LogLevel;
+  /** Requests per minute per API key unless the key sets its own limit. */
+  readonly defaultRateLimit: number;
+  /** How often the job runner looks for due jobs when no notification arrives. */
+  readonly jobPollMs: number;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function parsePort(raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) > 65535) {
+    throw new ConfigError(`PORT must be a whole number from 0 to 65535, got "${raw}"`);
+  }
+  return Number(raw);
+}
+
+function parsePositiveInt(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1) {
+    throw new ConfigError(`${name} must be a whole number of at least 1, got "${raw}"`);
+  }
+  return Number(raw);
+}
+
+function parseDatabaseUrl(raw: string | undefined): string | null {
+  if (raw === undefined || raw === '') return null;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('DATABASE_URL must be a URL such as postgres://user:pass@host:5432/db');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError(`DATABASE_URL must start with postgres:// or postgresql://, got "${url.protocol}//"`);
+  }
+  return raw;
+}
+
+function parseLogLevel(raw: string | undefined): LogLevel {
+  if (raw === undefined || raw === '') return 'info';
+  const level = raw.toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
+  }
+  return level as LogLevel;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const host = env.HOST === undefined || env.HOST === '' ? '127.0.0.1' : env.HOST;
+  return Object.freeze({
+    port: parsePort(env.PORT, 3000),
+    host,
+    databaseUrl: parseDatabaseUrl(env.DATABASE_URL),
+    dataDir: path.resolve(env.PARLEY_DATA_DIR === undefined || env.PARLEY_DATA_DIR === '' ? './data' : env.PARLEY_DATA_DIR),
+    logLevel: parseLogLevel(env.LOG_LEVEL),
+    defaultRateLimit: parsePositiveInt('PARLEY_RATE_LIMIT', env.PARLEY_RATE_LIMIT, 1000),
+    jobPollMs: parsePositiveInt('PARLEY_JOB_POLL_MS', env.PARLEY_JOB_POLL_MS, 1000),
+  });
+}

@@ -1,0 +1,36 @@
+// Phone numbers as people write them → WhatsApp IDs (E.164 digits, no `+`).
+//
+// A number is accepted when it is *possible* for its country code (length rules), not only when
+// it is *valid* in the numbering plan: Meta's test numbers (+1 555 …) are possible, not valid.
+import { parsePhoneNumberFromString } from 'libphonenumber-js';
+
+/** Returns E.164 digits, or null when the text cannot be a phone number. */
+export function normalisePhone(input: string): string | null {
+  const trimmed = input.trim();
+  if (trimmed.length === 0 || trimmed.length > 40) return null;
+  // Only digits and the usual separators; letters mean it is something else.
+  if (!/^\+?[\d\s().\-/]+$/.test(trimmed)) return null;
+  const international = trimmed.startsWith('+');
+  // "(555) 123-4567" is a national form: an area code in brackets means no country code.
+  if (!international && trimmed.includes('(')) return null;
+  let digits = trimmed.replace(/\D/g, '');
+  // Without a `+`, the number is read as international anyway (a WhatsApp ID has no `+`);
+  // a leading 00 is the international call prefix used in most of the world.
+  if (!international && digits.startsWith('00')) digits = digits.slice(2);
+  if (digits.length < 7 || digits.length > 15) return null;
+  const parsed = parsePhoneNumberFromString(`+${digits}`);
+  if (!parsed || !parsed.countryCallingCode || !parsed.isPossible()) return null;
+  return parsed.number.slice(1);
+}
+
+/**
+ * Brazil added a leading 9 to mobile numbers; WhatsApp IDs exist in both forms. For a Brazilian
+ * mobile number, the other form, or null when the number is not one.
+ */
+export function brazilianVariant(waId: string): string | null {
+  const withNine = /^55(\d{2})9([6-9]\d{7})$/.exec(waId);
+  if (withNine) return `55${withNine[1]}${withNine[2]}`;
+  const withoutNine = /^55(\d{2})([6-9]\d{7})$/.exec(waId);
+  if (withoutNine) return `55${withoutNine[1]}9${withoutNine[2]}`;
+  return null;
+}

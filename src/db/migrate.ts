@@ -1,0 +1,39 @@
+// Migrations run at start (and by `parley migrate`) under a session advisory lock, so several
+// nodes starting at once apply each migration exactly once and none serves an old schema.
+import { type Kysely, type Migration, Migrator, sql } from 'kysely';
+import type { Database } from './schema.ts';
+import * as m0001 from './migrations/0001_foundation.ts';
+
+const migrations: Record<string, Migration> = {
+  '0001_foundation': m0001,
+};
+
+/** Arbitrary constant shared by every Parley node: the key of the schema advisory lock. */
+const SCHEMA_LOCK = 727_001;
+
+export async function withSchemaLock<T>(db: Kysely<Database>, work: (db: Kysely<Database>) => Promise<T>): Promise<T> {
+  return db.connection().execute(async (conn) => {
+    await sql`SELECT pg_advisory_lock(${SCHEMA_LOCK})`.execute(conn);
+    try {
+      return await work(conn);
+    } finally {
+      await sql`SELECT pg_advisory_unlock(${SCHEMA_LOCK})`.execute(conn);
+    }
+  });
+}
+
+/** Applies pending migrations; returns the names applied by this call. */
+export async function migrateToLatest(db: Kysely<Database>): Promise<string[]> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    migrationTableName: 'parley_migrations',
+    migrationLockTableName: 'parley_migrations_lock',
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

@@ -1,0 +1,134 @@
+// The `parley` command: serve | migrate | keys create|list|revoke. Thin commands over services.
+// Machine-readable output (a new key) goes to stdout; logs go to stderr for every command but
+// `serve`, so `KEY=$(parley keys create --project acme)` captures exactly the key.
+import { parseArgs } from 'node:util';
+import pino, { type Logger } from 'pino';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { openDatabase, prepareSchema } from './db/database.ts';
+import { createKey, listKeys, revokeKey } from './projects/service.ts';
+import { startServer } from './server.ts';
+
+const USAGE = `Usage: parley <command>
+
+Commands:
+  serve                              start the HTTP server (default)
+  migrate                            apply database migrations and exit
+  keys create --project NAME [--rate-limit N]
+                                     create an API key (and the project when missing);
+                                     prints only the key. N requests/minute, 0 = unlimited
+  keys list                          list keys: prefix, project, state
+  keys revoke PREFIX                 revoke the key with this prefix (prl_XXXXXXXX or XXXXXXXX)
+
+Configuration comes from the environment: PORT, HOST, DATABASE_URL, PARLEY_DATA_DIR, LOG_LEVEL
+(see the README).`;
+
+class UsageError extends Error {}
+
+function cliLogger(config: Config): Logger {
+  return pino({ level: config.logLevel }, pino.destination(2));
+}
+
+async function withDatabase<T>(config: Config, work: (db: Awaited<ReturnType<typeof openDatabase>>['db']) => Promise<T>): Promise<T> {
+  const logger = cliLogger(config);
+  const database = await openDatabase(config, 'cli', logger, 2);
+  try {
+    await prepareSchema(database.db, logger, async () => undefined);
+    return await work(database.db);
+  } finally {
+    await database.close();
+  }
+}
+
+async function serve(config: Config): Promise<void> {
+  const logger = pino({ level: config.logLevel });
+  const server = await startServer(config, logger);
+  if (server.firstKey) {
+    process.stdout.write(
+      `\nCreated project "default". Its API key is shown only this once:\n\n  ${server.firstKey}\n\n` +
+        `Try it:  curl -H "X-API-Key: ${server.firstKey}" ${server.url}/platform/v1/whatsapp/contacts\n\n`,
+    );
+  }
+  let signals = 0;
+  const shutdown = (signal: string) => {
+    signals += 1;
+    if (signals > 1) {
+      logger.warn('second signal: exiting without waiting');
+      process.exit(1);
+    }
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+async function keys(config: Config, args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  if (sub === 'create') {
+    const { values } = parseArgs({ args: rest, options: { project: { type: 'string' }, 'rate-limit': { type: 'string' } }, strict: true });
+    if (!values.project || values.project.trim() === '') throw new UsageError('keys create needs --project NAME');
+    let rateLimit: number | null = null;
+    if (values['rate-limit'] !== undefined) {
+      if (!/^\d+$/.test(values['rate-limit'])) throw new UsageError('--rate-limit must be a whole number (0 = unlimited)');
+      rateLimit = Number(values['rate-limit']);
+    }
+    const { key } = await withDatabase(config, (db) => createKey(db, values.project!.trim(), rateLimit));
+    process.stdout.write(`${key}\n`);
+    return;
+  }
+  if (sub === 'list') {
+    const rows = await withDatabase(config, (db) => listKeys(db));
+    for (const row of rows) {
+      const state = row.revoked_at ? `revoked ${row.revoked_at}` : 'active';
+      const limit = row.rate_limit_per_minute === null ? 'default' : row.rate_limit_per_minute === 0 ? 'unlimited' : `${row.rate_limit_per_minute}/min`;
+      process.stdout.write(`prl_${row.prefix}\t${row.project}\t${limit}\t${state}\tcreated ${row.created_at}\n`);
+    }
+    return;
+  }
+  if (sub === 'revoke') {
+    const prefix = (rest[0] ?? '').replace(/^prl_/, '').slice(0, 8);
+    if (!/^[A-Za-z0-9]{8}$/.test(prefix) || rest.length !== 1) throw new UsageError('keys revoke needs the key prefix, e.g. prl_AbCd1234');
+    const revoked = await withDatabase(config, (db) => revokeKey(db, prefix));
+    if (!revoked) throw new Error(`no active key with prefix prl_${prefix}`);
+    process.stderr.write(`revoked prl_${prefix}\n`);
+    return;
+  }
+  throw new UsageError(`unknown keys command "${sub ?? ''}"`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command = 'serve', ...args] = argv;
+  if (command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const config = loadConfig();
+  switch (command) {
+    case 'serve':
+      return serve(config);
+    case 'migrate':
+      await withDatabase(config, async () => undefined);
+      process.stderr.write('database is up to date\n');
+      return;
+    case 'keys':
+      return keys(config, args);
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof UsageError) {
+    process.stderr.write(`parley: ${error.message}\n\n${USAGE}\n`);
+    process.exit(2);
+  }
+  const message = error instanceof ConfigError ? `invalid configuration: ${error.message}` : error instanceof Error ? error.message : String(error);
+  process.stderr.write(`parley: ${message}\n`);
+  process.exit(1);
+});

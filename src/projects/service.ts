@@ -1,0 +1,97 @@
+// API keys: creation, listing, revocation and the per-request check.
+//
+// A key is `prl_<prefix>_<secret>`. Only the prefix is stored in clear (to find the row and to
+// name the key in `keys list`); the whole key is stored as SHA-256, which suffices for
+// 32 random bytes, and compared in constant time.
+//
+// Valid keys are cached per node for a few seconds so that authentication costs no query on the
+// hot path. Revocation sends a NOTIFY that every node listens for and drops the key at once;
+// the short TTL bounds the damage if a node's listening connection is down.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
+import * as repo from './repo.ts';
+
+export const KEY_REVOKED_CHANNEL = 'parley_api_key_revoked';
+const KEY_PATTERN = /^prl_([A-Za-z0-9]{8})_([A-Za-z0-9_-]{43})$/;
+const CACHE_TTL_MS = 5_000;
+
+export interface AuthenticatedKey {
+  keyPrefix: string;
+  projectId: string;
+  /** null: the server's default; 0: unlimited. */
+  rateLimit: number | null;
+}
+
+function hashKey(key: string): Buffer {
+  return createHash('sha256').update(key).digest();
+}
+
+function newKey(): { key: string; prefix: string } {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  const bytes = randomBytes(8);
+  const prefix = Array.from(bytes, (b) => alphabet[b % alphabet.length]).join('');
+  return { key: `prl_${prefix}_${randomBytes(32).toString('base64url')}`, prefix };
+}
+
+export async function createKey(db: Kysely<Database>, projectName: string, rateLimit: number | null = null) {
+  return db.transaction().execute(async (tx) => {
+    const project = await repo.findOrCreateProject(tx, projectName);
+    const { key, prefix } = newKey();
+    await repo.insertKey(tx, { projectId: project.id, prefix, hash: hashKey(key), rateLimit });
+    return { key, prefix, project };
+  });
+}
+
+export const listKeys = (db: Kysely<Database>) => repo.listKeys(db);
+
+export async function revokeKey(db: Kysely<Database>, prefix: string): Promise<boolean> {
+  return db.transaction().execute(async (tx) => {
+    const revoked = await repo.revokeKey(tx, prefix);
+    // Delivered to every listening node when this transaction commits.
+    if (revoked > 0) await sql`SELECT pg_notify(${KEY_REVOKED_CHANNEL}, ${prefix})`.execute(tx);
+    return revoked > 0;
+  });
+}
+
+/** On an empty database: create the default project and its first key (returned once). */
+export async function bootstrapDefaultProject(db: Kysely<Database>): Promise<string | null> {
+  if ((await repo.countProjects(db)) > 0) return null;
+  const { key } = await createKey(db, 'default');
+  return key;
+}
+
+export class KeyAuthenticator {
+  private readonly cache = new Map<string, { auth: AuthenticatedKey; hash: Buffer; expires: number }>();
+
+  constructor(private readonly db: Kysely<Database>, private readonly now: () => number = Date.now) {}
+
+  async authenticate(presented: string | undefined): Promise<AuthenticatedKey | null> {
+    if (!presented) return null;
+    const match = KEY_PATTERN.exec(presented);
+    if (!match) return null;
+    const prefix = match[1]!;
+    const hash = hashKey(presented);
+    const cached = this.cache.get(prefix);
+    if (cached && cached.expires > this.now()) {
+      return timingSafeEqual(cached.hash, hash) ? cached.auth : null;
+    }
+    const row = await repo.findKeyByPrefix(this.db, prefix);
+    if (!row || row.revoked_at !== null || row.key_hash.length !== hash.length || !timingSafeEqual(row.key_hash, hash)) {
+      this.cache.delete(prefix);
+      return null;
+    }
+    const auth: AuthenticatedKey = { keyPrefix: prefix, projectId: row.project_id, rateLimit: row.rate_limit_per_minute };
+    this.cache.set(prefix, { auth, hash: row.key_hash, expires: this.now() + CACHE_TTL_MS });
+    return auth;
+  }
+
+  forget(prefix: string): void {
+    this.cache.delete(prefix);
+  }
+
+  /** When the revocation channel cannot be trusted (reconnecting), trust nothing cached. */
+  forgetAll(): void {
+    this.cache.clear();
+  }
+}

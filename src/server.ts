@@ -1,0 +1,75 @@
+// The server process: database, schema, background work and the HTTP listener, started in
+// that order and stopped in reverse (in-flight requests finish before the database goes).
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { buildApp } from './app.ts';
+import type { Config } from './config.ts';
+import { openDatabase, prepareSchema } from './db/database.ts';
+import { startListener } from './db/listener.ts';
+import { purgeExpiredIdempotencyKeys } from './http/idempotency.ts';
+import { jobRegistry } from './jobs/registry.ts';
+import { JOBS_CHANNEL } from './jobs/repo.ts';
+import { JobRunner } from './jobs/runner.ts';
+import { bootstrapDefaultProject, KeyAuthenticator, KEY_REVOKED_CHANNEL } from './projects/service.ts';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  url: string;
+  /** The key of the default project when this start created it, else null. */
+  firstKey: string | null;
+  close(): Promise<void>;
+}
+
+const HOUR = 60 * 60 * 1000;
+
+export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
+  const database = await openDatabase(config, 'server', logger);
+  try {
+    const { db } = database;
+    const firstKey = await prepareSchema(db, logger, (locked) => bootstrapDefaultProject(locked));
+    const authenticator = new KeyAuthenticator(db);
+    const runner = new JobRunner(db, jobRegistry(db), logger, { pollMs: config.jobPollMs });
+    const listener = await startListener(
+      database.url,
+      {
+        channels: { [KEY_REVOKED_CHANNEL]: (prefix) => authenticator.forget(prefix), [JOBS_CHANNEL]: () => runner.wake() },
+        onReset: () => {
+          authenticator.forgetAll();
+          runner.wake();
+        },
+      },
+      logger,
+    );
+    const app = await buildApp({ db, config, logger, authenticator });
+    await app.listen({ port: config.port, host: config.host });
+    runner.start();
+    const maintenance = setInterval(() => {
+      purgeExpiredIdempotencyKeys(db).catch((error: unknown) => logger.warn({ err: error }, 'idempotency purge failed'));
+    }, HOUR);
+    maintenance.unref();
+    const address = app.server.address();
+    const url = typeof address === 'object' && address ? `http://${config.host}:${address.port}` : `http://${config.host}:${config.port}`;
+    logger.info({ url, database: config.databaseUrl === null ? 'embedded' : 'external' }, 'Parley is listening');
+
+    let closing: Promise<void> | null = null;
+    return {
+      app,
+      url,
+      firstKey,
+      close() {
+        closing ??= (async () => {
+          clearInterval(maintenance);
+          await app.close();
+          await runner.stop();
+          await listener.close();
+          await database.close();
+          logger.info('Parley stopped');
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await database.close().catch(() => undefined);
+    throw error;
+  }
+}
