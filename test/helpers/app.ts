@@ -1,0 +1,79 @@
+// Builds the real app on a test database with a project and key, and sends requests through
+// the full Fastify stack.
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { buildApp } from '../../src/app.ts';
+import { createKey } from '../../src/projects/service.ts';
+import { createTestDatabase, type TestDatabase } from './db.ts';
+
+export interface TestApp {
+  app: FastifyInstance;
+  database: TestDatabase;
+  /** Key of project "alpha". */
+  key: string;
+  /** Key of project "beta", for tenant isolation checks. */
+  otherKey: string;
+  request(options: RequestOptions): Promise<TestResponse>;
+  close(): Promise<void>;
+}
+
+export interface RequestOptions {
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'PUT';
+  url: string;
+  /** Defaults to the alpha key; null sends no key. */
+  key?: string | null;
+  body?: unknown;
+  /** Sent verbatim instead of `body`. */
+  rawBody?: string;
+  headers?: Record<string, string>;
+}
+
+export interface TestResponse {
+  status: number;
+  headers: Record<string, string | string[] | number | undefined>;
+  body: any;
+  text: string;
+}
+
+export async function startTestApp(options: { database?: TestDatabase; rateLimit?: number } = {}): Promise<TestApp> {
+  const database = options.database ?? (await createTestDatabase());
+  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const app = await buildApp({ db: database.db, config: { defaultRateLimit: options.rateLimit ?? 1_000_000 }, logger });
+  await app.ready();
+  const { key } = await createKey(database.db, 'alpha');
+  const { key: otherKey } = await createKey(database.db, 'beta');
+
+  const request = async (opts: RequestOptions): Promise<TestResponse> => {
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    const apiKey = opts.key === undefined ? key : opts.key;
+    if (apiKey !== null) headers['x-api-key'] = apiKey;
+    let payload: string | undefined;
+    if (opts.rawBody !== undefined) payload = opts.rawBody;
+    else if (opts.body !== undefined) {
+      payload = JSON.stringify(opts.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await app.inject({ method: opts.method, url: opts.url, headers, payload });
+    let body: unknown = undefined;
+    if (response.body.length > 0) {
+      try {
+        body = JSON.parse(response.body);
+      } catch {
+        body = response.body;
+      }
+    }
+    return { status: response.statusCode, headers: response.headers, body, text: response.body };
+  };
+
+  return {
+    app,
+    database,
+    key,
+    otherKey,
+    request,
+    async close() {
+      await app.close();
+      if (!options.database) await database.drop();
+    },
+  };
+}
