@@ -2,12 +2,13 @@
 // template database once, then runs every test file with node:test. Each file clones the
 // template into a database of its own (test/helpers/db.ts), so files run in parallel.
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
 import { createDb, createPool } from '../src/db/connection.ts';
-import { openEmbeddedDatabase } from '../src/db/embedded.ts';
+import { type EmbeddedDatabase, openEmbeddedDatabase } from '../src/db/embedded.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -33,27 +34,39 @@ const files = testFiles(path.join(root, 'test'))
   .sort();
 
 const external = process.env.DATABASE_URL;
-const embedded = external ? null : await openEmbeddedDatabase(path.join(root, '.test-data'), 'cli', logger);
-const adminUrl = external ?? withDatabase(embedded!.url, 'postgres');
+// A fresh embedded server per run, under the system temp folder rather than the checkout: a
+// checkout may sit in a folder the `postgres` OS user cannot enter (the embedded server runs as
+// that user when we are root), and runs started at the same time must not share a server.
+const dataDir = external ? null : mkdtempSync(path.join(os.tmpdir(), 'parley-test-'));
+if (dataDir) chmodSync(dataDir, 0o755);
 const template = `parley_test_template_${process.pid}`;
+let embedded: EmbeddedDatabase | null = null;
+let admin: pg.Client | null = null;
+let code = 1;
 
-const admin = new pg.Client({ connectionString: adminUrl });
-await admin.connect();
-await admin.query(`DROP DATABASE IF EXISTS ${template}`);
-await admin.query(`CREATE DATABASE ${template}`);
-const pool = createPool(withDatabase(adminUrl, template), { max: 1 });
-const db = createDb(pool);
-await migrateToLatest(db);
-await db.destroy();
+try {
+  embedded = dataDir ? await openEmbeddedDatabase(dataDir, 'cli', logger) : null;
+  const adminUrl = external ?? withDatabase(embedded!.url, 'postgres');
+  admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${template}`);
+  await admin.query(`CREATE DATABASE ${template}`);
+  const db = createDb(createPool(withDatabase(adminUrl, template), { max: 1 }));
+  await migrateToLatest(db);
+  await db.destroy();
 
-console.log(`# database: ${external ? 'DATABASE_URL' : 'embedded PostgreSQL'}; ${files.length} test files`);
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
-  stdio: 'inherit',
-  env: { ...process.env, PARLEY_TEST_ADMIN_URL: adminUrl, PARLEY_TEST_TEMPLATE: template },
-});
-const code: number = await new Promise((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
-
-await admin.query(`DROP DATABASE IF EXISTS ${template}`).catch(() => undefined);
-await admin.end();
-await embedded?.release();
+  console.log(`# database: ${external ? 'DATABASE_URL' : 'embedded PostgreSQL'}; ${files.length} test files`);
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+    stdio: 'inherit',
+    env: { ...process.env, PARLEY_TEST_ADMIN_URL: adminUrl, PARLEY_TEST_TEMPLATE: template },
+  });
+  code = await new Promise((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+} catch (error) {
+  console.error('test setup failed:', error);
+} finally {
+  await admin?.query(`DROP DATABASE IF EXISTS ${template}`).catch(() => undefined);
+  await admin?.end().catch(() => undefined);
+  await embedded?.release().catch((error: unknown) => console.error('could not stop the embedded PostgreSQL:', error));
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+}
 process.exit(code);
