@@ -152,6 +152,7 @@ export const updateContactSchema = {
     'Absent fields stay as they are and null clears a field. With Content-Type application/json, metadata replaces the stored object; ' +
     'with application/merge-patch+json it is merged into it (RFC 7396), and a key set to null is removed. Send If-Match with the ETag to update only an unchanged contact.',
   tags: ['Contacts'],
+  consumes: ['application/json', 'application/merge-patch+json'],
   params: IdentifierParams,
   body: UpdateContactBody,
   response: {
