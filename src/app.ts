@@ -14,11 +14,16 @@ import { customerRoutes } from './customers/routes.ts';
 import type { Database } from './db/schema.ts';
 import { RateLimiter, requireApiKey } from './http/auth.ts';
 import { errorHandler } from './http/errors.ts';
+import { metaWebhookRoutes } from './meta-inbound/routes.ts';
+import { phoneNumberRoutes } from './phone-numbers/routes.ts';
+import type { TokenCipher } from './phone-numbers/token-cipher.ts';
 import { KeyAuthenticator } from './projects/service.ts';
 
 export interface AppDeps {
   db: Kysely<Database>;
-  config: Pick<Config, 'defaultRateLimit'>;
+  config: Pick<Config, 'defaultRateLimit' | 'metaVerifyToken' | 'metaAppSecrets'>;
+  /** Seals phone numbers' access tokens. */
+  cipher: TokenCipher;
   logger: Logger;
   /** Shared with the notification listener so revocations reach the cache. */
   authenticator?: KeyAuthenticator;
@@ -50,6 +55,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       return typeof given === 'string' && /^[\w.:-]{1,128}$/.test(given) ? given : randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: true },
+    // Bad percent-encoding (400) and over-long path parameters (414) are answered by the router
+    // before any route; without this they get Fastify's own body instead of `{"error": ...}`.
+    frameworkErrors: (error, request, reply) => errorHandler(error, request, reply),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validators());
@@ -98,8 +106,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       requireApiKey(api, { authenticator, limiter, defaultRateLimit: deps.config.defaultRateLimit });
       await api.register(contactRoutes, { db: deps.db });
       await api.register(customerRoutes, { db: deps.db });
+      await api.register(phoneNumberRoutes, { db: deps.db, cipher: deps.cipher });
     },
     { prefix: API_PREFIX },
   );
+  await app.register(metaWebhookRoutes, { db: deps.db, verifyToken: deps.config.metaVerifyToken, appSecrets: deps.config.metaAppSecrets });
   return app as unknown as FastifyInstance;
 }

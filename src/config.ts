@@ -16,6 +16,12 @@ export interface Config {
   readonly defaultRateLimit: number;
   /** How often the job runner looks for due jobs when no notification arrives. */
   readonly jobPollMs: number;
+  /** 32-byte key sealing access tokens; null: generated once into `dataDir/secret.key`. */
+  readonly secretKey: Buffer | null;
+  /** Answers Meta's webhook verification (GET /webhooks/meta); null: verification refused. */
+  readonly metaVerifyToken: string | null;
+  /** App secrets that may sign Meta webhooks (several while one is being rotated). */
+  readonly metaAppSecrets: readonly string[];
 }
 
 export class ConfigError extends Error {}
@@ -61,6 +67,21 @@ function parseLogLevel(raw: string | undefined): LogLevel {
   return level as LogLevel;
 }
 
+function parseSecret(raw: string | undefined): Buffer | null {
+  if (raw === undefined || raw === '') return null;
+  const text = raw.trim();
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
+  const decoded = Buffer.from(text, 'base64');
+  if (decoded.length !== 32 || !/^[A-Za-z0-9+/_-]+=*$/.test(text)) {
+    throw new ConfigError('PARLEY_SECRET_KEY must be 32 bytes written as 64 hex digits or base64 (openssl rand -hex 32)');
+  }
+  return decoded;
+}
+
+function parseList(raw: string | undefined): string[] {
+  return (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const host = env.HOST === undefined || env.HOST === '' ? '127.0.0.1' : env.HOST;
   return Object.freeze({
@@ -71,5 +92,8 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: parseLogLevel(env.LOG_LEVEL),
     defaultRateLimit: parsePositiveInt('PARLEY_RATE_LIMIT', env.PARLEY_RATE_LIMIT, 1000),
     jobPollMs: parsePositiveInt('PARLEY_JOB_POLL_MS', env.PARLEY_JOB_POLL_MS, 1000),
+    secretKey: parseSecret(env.PARLEY_SECRET_KEY),
+    metaVerifyToken: env.PARLEY_META_VERIFY_TOKEN === undefined || env.PARLEY_META_VERIFY_TOKEN === '' ? null : env.PARLEY_META_VERIFY_TOKEN,
+    metaAppSecrets: Object.freeze(parseList(env.PARLEY_META_APP_SECRET)),
   });
 }

@@ -6,6 +6,8 @@ import pino, { type Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openDatabase, prepareSchema } from './db/database.ts';
 import { createKey, listKeys, revokeKey } from './projects/service.ts';
+import { inboundTextBody } from './meta-inbound/simulate.ts';
+import { signBody } from './meta-inbound/signature.ts';
 import { startServer } from './server.ts';
 
 const USAGE = `Usage: parley <command>
@@ -18,9 +20,13 @@ Commands:
                                      prints only the key. N requests/minute, 0 = unlimited
   keys list                          list keys: prefix, project, state
   keys revoke PREFIX                 revoke the key with this prefix (prl_XXXXXXXX or XXXXXXXX)
+  simulate inbound --phone-number-id ID (--from NUMBER | --bsuid ID) --text TEXT
+                   [--name NAME] [--url http://127.0.0.1:3000]
+                                     sign a Meta-style inbound message with PARLEY_META_APP_SECRET
+                                     and post it to a running server
 
-Configuration comes from the environment: PORT, HOST, DATABASE_URL, PARLEY_DATA_DIR, LOG_LEVEL
-(see the README).`;
+Configuration comes from the environment: PORT, HOST, DATABASE_URL, PARLEY_DATA_DIR, LOG_LEVEL,
+PARLEY_SECRET_KEY, PARLEY_META_APP_SECRET, PARLEY_META_VERIFY_TOKEN … (see the README).`;
 
 class UsageError extends Error {}
 
@@ -102,6 +108,33 @@ async function keys(config: Config, args: string[]): Promise<void> {
   throw new UsageError(`unknown keys command "${sub ?? ''}"`);
 }
 
+async function simulate(config: Config, args: string[]): Promise<void> {
+  const [sub, ...rest] = args;
+  if (sub !== 'inbound') throw new UsageError(`unknown simulate command "${sub ?? ''}"`);
+  const { values } = parseArgs({
+    args: rest,
+    options: { 'phone-number-id': { type: 'string' }, from: { type: 'string' }, bsuid: { type: 'string' }, text: { type: 'string' }, name: { type: 'string' }, url: { type: 'string' } },
+    strict: true,
+  });
+  if (!values['phone-number-id']) throw new UsageError('simulate inbound needs --phone-number-id');
+  if (!values.from && !values.bsuid) throw new UsageError('simulate inbound needs --from NUMBER or --bsuid ID');
+  if (values.text === undefined) throw new UsageError('simulate inbound needs --text');
+  const secret = config.metaAppSecrets[0];
+  if (!secret) throw new Error('PARLEY_META_APP_SECRET must be set (the same value the server uses) to sign the message');
+  const body = JSON.stringify(
+    inboundTextBody({ phoneNumberId: values['phone-number-id'], from: values.from?.replace(/\D/g, ''), bsuid: values.bsuid, name: values.name, text: values.text }),
+  );
+  const base = values.url ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`;
+  const response = await fetch(`${base}/webhooks/meta`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-hub-signature-256': signBody(body, secret) },
+    body,
+  });
+  const answer = await response.text();
+  if (!response.ok) throw new Error(`the server answered ${response.status}: ${answer}`);
+  process.stderr.write(`delivered (${response.status})\n`);
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command = 'serve', ...args] = argv;
   if (command === 'help' || command === '--help' || command === '-h') {
@@ -118,6 +151,8 @@ async function main(argv: string[]): Promise<void> {
       return;
     case 'keys':
       return keys(config, args);
+    case 'simulate':
+      return simulate(config, args);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

@@ -10,6 +10,10 @@ import { purgeExpiredIdempotencyKeys } from './http/idempotency.ts';
 import { jobRegistry } from './jobs/registry.ts';
 import { JOBS_CHANNEL } from './jobs/repo.ts';
 import { JobRunner } from './jobs/runner.ts';
+import { endIdleConversations } from './conversations/ingest-repo.ts';
+import { META_EVENTS_CHANNEL } from './meta-inbound/events-repo.ts';
+import { MetaEventWorker } from './meta-inbound/worker.ts';
+import { checkSecretKey, loadOrCreateSecretKey, TokenCipher } from './phone-numbers/token-cipher.ts';
 import { bootstrapDefaultProject, KeyAuthenticator, KEY_REVOKED_CHANNEL } from './projects/service.ts';
 
 export interface RunningServer {
@@ -21,32 +25,54 @@ export interface RunningServer {
 }
 
 const HOUR = 60 * 60 * 1000;
+const MINUTE = 60 * 1000;
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const database = await openDatabase(config, 'server', logger);
   try {
     const { db } = database;
     const firstKey = await prepareSchema(db, logger, (locked) => bootstrapDefaultProject(locked));
+    const secret = loadOrCreateSecretKey(config.secretKey, config.dataDir);
+    if (secret.generated) {
+      logger.warn({ file: `${config.dataDir}/secret.key` }, 'generated a secret key for access tokens; back it up, and set PARLEY_SECRET_KEY on every node that shares this database');
+    }
+    const cipher = new TokenCipher(secret.key);
+    await checkSecretKey(db, cipher);
     const authenticator = new KeyAuthenticator(db);
     const runner = new JobRunner(db, jobRegistry(db), logger, { pollMs: config.jobPollMs });
+    const inbound = new MetaEventWorker(db, logger, { pollMs: config.jobPollMs });
     const listener = await startListener(
       database.url,
       {
-        channels: { [KEY_REVOKED_CHANNEL]: (prefix) => authenticator.forget(prefix), [JOBS_CHANNEL]: () => runner.wake() },
+        channels: {
+          [KEY_REVOKED_CHANNEL]: (prefix) => authenticator.forget(prefix),
+          [JOBS_CHANNEL]: () => runner.wake(),
+          [META_EVENTS_CHANNEL]: () => inbound.wake(),
+        },
         onReset: () => {
           authenticator.forgetAll();
           runner.wake();
+          inbound.wake();
         },
       },
       logger,
     );
-    const app = await buildApp({ db, config, logger, authenticator });
+    const app = await buildApp({ db, config, logger, authenticator, cipher });
     await app.listen({ port: config.port, host: config.host });
     runner.start();
+    inbound.start();
     const maintenance = setInterval(() => {
       purgeExpiredIdempotencyKeys(db).catch((error: unknown) => logger.warn({ err: error }, 'idempotency purge failed'));
     }, HOUR);
     maintenance.unref();
+    // Idle conversations end after 24 hours; every node may sweep, the UPDATE is idempotent.
+    const sweep = setInterval(() => {
+      endIdleConversations(db, new Date()).then(
+        (ended) => ended > 0 && logger.info({ ended }, 'ended idle conversations'),
+        (error: unknown) => logger.warn({ err: error }, 'conversation sweep failed'),
+      );
+    }, MINUTE);
+    sweep.unref();
     const address = app.server.address();
     const url = typeof address === 'object' && address ? `http://${config.host}:${address.port}` : `http://${config.host}:${config.port}`;
     logger.info({ url, database: config.databaseUrl === null ? 'embedded' : 'external' }, 'Parley is listening');
@@ -59,8 +85,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       close() {
         closing ??= (async () => {
           clearInterval(maintenance);
+          clearInterval(sweep);
           await app.close();
           await runner.stop();
+          await inbound.stop();
           await listener.close();
           await database.close();
           logger.info('Parley stopped');

@@ -69,6 +69,103 @@ export interface IdempotencyKeysTable {
   created_at: Timestamp;
 }
 
+export interface SettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface PhoneNumbersTable {
+  internal_id: Generated<string>;
+  project_id: string;
+  customer_id: string | null;
+  phone_number_id: string;
+  name: string;
+  kind: Generated<'production' | 'sandbox'>;
+  business_account_id: string;
+  access_token_sealed: Buffer;
+  webhook_verify_token: string | null;
+  inbound_processing_enabled: Generated<boolean>;
+  calls_enabled: Generated<boolean>;
+  display_phone_number: string | null;
+  verified_name: string | null;
+  status: Generated<string>;
+  webhook_verified_at: string | null;
+  deleted_at: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface MetaEventsTable {
+  id: Generated<number>;
+  body: string;
+  state: Generated<'pending' | 'processed' | 'skipped' | 'failed'>;
+  attempts: Generated<number>;
+  locked_until: string | null;
+  note: string | null;
+  received_at: Generated<string>;
+  processed_at: string | null;
+}
+
+export interface ConversationsTable {
+  id: Generated<string>;
+  project_id: string;
+  phone_number_internal_id: string;
+  phone_number_id: string;
+  contact_id: string;
+  status: Generated<'active' | 'ended'>;
+  metadata: ColumnType<unknown, string | undefined, string>;
+  messages_count: Generated<number>;
+  last_message_id: string | null;
+  last_message_type: string | null;
+  last_message_at: string | null;
+  last_message_text: string | null;
+  last_inbound_at: string | null;
+  last_outbound_at: string | null;
+  last_active_at: Timestamp;
+  ended_at: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface MessagesTable {
+  id: Generated<string>;
+  project_id: string;
+  wamid: string;
+  conversation_id: string;
+  contact_id: string;
+  phone_number_id: string;
+  direction: 'inbound' | 'outbound';
+  type: string;
+  status: 'pending' | 'sent' | 'delivered' | 'read' | 'failed';
+  sent_at: Timestamp;
+  payload: Json;
+  statuses: ColumnType<unknown, string | undefined, string>;
+  has_media: Generated<boolean>;
+  content: string | null;
+  created_at: Timestamp;
+}
+
+export interface PendingStatusesTable {
+  id: Generated<number>;
+  project_id: string;
+  wamid: string;
+  status: Json;
+  received_at: Generated<string>;
+}
+
+export interface MarketingPreferencesTable {
+  id: Generated<string>;
+  project_id: string;
+  contact_id: string;
+  phone_number_internal_id: string;
+  status: 'stopped' | 'resumed';
+  detail: string | null;
+  source: 'meta_webhook' | 'meta_delivery_error' | 'meta_synchronous_error';
+  last_event_at: Timestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   projects: ProjectsTable;
   api_keys: ApiKeysTable;
@@ -76,4 +173,11 @@ export interface Database {
   contacts: ContactsTable;
   jobs: JobsTable;
   idempotency_keys: IdempotencyKeysTable;
+  settings: SettingsTable;
+  phone_numbers: PhoneNumbersTable;
+  meta_events: MetaEventsTable;
+  conversations: ConversationsTable;
+  messages: MessagesTable;
+  pending_statuses: PendingStatusesTable;
+  marketing_preferences: MarketingPreferencesTable;
 }

@@ -3,7 +3,10 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { badRequest } from './errors.ts';
 
-/** A position in a list sorted by (created_at, id): both as they appear on the wire. */
+/**
+ * A position in a list sorted by (timestamp column, id), both as they appear on the wire. The
+ * column is `created_at` for most lists (`last_active_at` for conversations).
+ */
 export interface CursorPosition {
   createdAt: string;
   id: string;
@@ -12,8 +15,8 @@ export interface CursorPosition {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
 
-export function encodeCursor(position: CursorPosition): string {
-  return Buffer.from(JSON.stringify({ values: [position.createdAt, position.id], columns: ['created_at', 'id'] })).toString('base64');
+export function encodeCursor(position: CursorPosition, column = 'created_at'): string {
+  return Buffer.from(JSON.stringify({ values: [position.createdAt, position.id], columns: [column, 'id'] })).toString('base64');
 }
 
 export function decodeCursor(raw: string, name: 'after' | 'before'): CursorPosition {
@@ -59,14 +62,14 @@ export function parseCursorQuery(query: CursorQuery): CursorRequest {
  * Builds `paging` from a page fetched with one extra row (`rows.length` may be limit + 1).
  * With `before`, rows arrive oldest-first and are reversed here so the page reads newest-first.
  */
-export function cursorPage<T>(rows: T[], request: CursorRequest, position: (row: T) => CursorPosition) {
+export function cursorPage<T>(rows: T[], request: CursorRequest, position: (row: T) => CursorPosition, column = 'created_at') {
   const hasMore = rows.length > request.limit;
   const page = rows.slice(0, request.limit);
   if (request.before) page.reverse();
   const first = page[0];
   const last = page[page.length - 1];
-  const before = first ? encodeCursor(position(first)) : null;
-  const after = last ? encodeCursor(position(last)) : null;
+  const before = first ? encodeCursor(position(first), column) : null;
+  const after = last ? encodeCursor(position(last), column) : null;
   const next = request.before ? after : hasMore ? after : null;
   const previous = request.before ? (hasMore ? before : null) : request.after ? before : null;
   return {

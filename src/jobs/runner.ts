@@ -3,6 +3,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/schema.ts';
+import { PollingLoop } from './polling-loop.ts';
 import { claimDueJobs, completeJob, failJob } from './repo.ts';
 
 export interface JobHandler {
@@ -20,10 +21,7 @@ export interface JobRunnerOptions {
 }
 
 export class JobRunner {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private wakeRequested = false;
-  private stopped = true;
+  private readonly loop: PollingLoop;
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -34,43 +32,21 @@ export class JobRunner {
     for (const [kind, handler] of Object.entries(registry)) {
       if (typeof handler?.run !== 'function') throw new Error(`job kind ${kind} has no handler`);
     }
+    this.loop = new PollingLoop(() => this.pass(), options.pollMs, logger, 'job runner');
   }
 
   start(): void {
-    this.stopped = false;
-    this.wake();
+    this.loop.start();
   }
 
   /** Runs a pass now (or right after the current one). */
   wake(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.wakeRequested = true;
-      return;
-    }
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.running = this.pass()
-      .then(() => undefined)
-      .catch((error: unknown) => this.logger.error({ err: error }, 'job runner pass failed'))
-      .finally(() => {
-        this.running = null;
-        if (this.stopped) return;
-        if (this.wakeRequested) {
-          this.wakeRequested = false;
-          this.wake();
-        } else {
-          this.timer = setTimeout(() => this.wake(), this.options.pollMs);
-          this.timer.unref();
-        }
-      });
+    this.loop.wake();
   }
 
   /** Stops claiming; waits for the jobs in hand to finish. */
   async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+    await this.loop.stop();
   }
 
   /** Claims and runs due jobs until none are left; returns how many ran. */
@@ -94,7 +70,7 @@ export class JobRunner {
         }
         total += 1;
       }
-      if (this.stopped) return total;
+      if (this.loop.stopRequested) return total;
     }
   }
 }

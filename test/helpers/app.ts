@@ -1,8 +1,10 @@
 // Builds the real app on a test database with a project and key, and sends requests through
 // the full Fastify stack.
 import type { FastifyInstance } from 'fastify';
+import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { buildApp } from '../../src/app.ts';
+import { TokenCipher } from '../../src/phone-numbers/token-cipher.ts';
 import { createKey } from '../../src/projects/service.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 
@@ -35,10 +37,19 @@ export interface TestResponse {
   text: string;
 }
 
+/** The Meta app secret and verify token test apps are configured with. */
+export const TEST_META_APP_SECRET = 'test-app-secret';
+export const TEST_META_VERIFY_TOKEN = 'test-verify-token';
+
 export async function startTestApp(options: { database?: TestDatabase; rateLimit?: number } = {}): Promise<TestApp> {
   const database = options.database ?? (await createTestDatabase());
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const app = await buildApp({ db: database.db, config: { defaultRateLimit: options.rateLimit ?? 1_000_000 }, logger });
+  const app = await buildApp({
+    db: database.db,
+    config: { defaultRateLimit: options.rateLimit ?? 1_000_000, metaVerifyToken: TEST_META_VERIFY_TOKEN, metaAppSecrets: [TEST_META_APP_SECRET] },
+    logger,
+    cipher: new TokenCipher(randomBytes(32)),
+  });
   await app.ready();
   const { key } = await createKey(database.db, 'alpha');
   const { key: otherKey } = await createKey(database.db, 'beta');

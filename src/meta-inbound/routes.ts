@@ -1,0 +1,96 @@
+// Meta's webhook endpoint, outside /platform/v1 and without an API key:
+// GET answers Meta's subscription check; POST checks the signature over the exact bytes, stores
+// the body durably and answers 200 at once (the worker processes it afterwards).
+import { timingSafeEqual } from 'node:crypto';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Kysely } from 'kysely';
+import { Type } from 'typebox';
+import type { Database } from '../db/schema.ts';
+import { errorResponse } from '../http/errors.ts';
+import { storeEvent } from './events-repo.ts';
+import { verifySignature } from './signature.ts';
+
+export interface MetaWebhookOptions {
+  db: Kysely<Database>;
+  verifyToken: string | null;
+  appSecrets: readonly string[];
+}
+
+function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export const metaWebhookRoutes: FastifyPluginAsyncTypebox<MetaWebhookOptions> = async (app, options) => {
+  // The signature covers the raw bytes, so the body is kept as a Buffer here (this scope only).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.get(
+    '/webhooks/meta',
+    {
+      schema: {
+        summary: "Meta's webhook verification",
+        tags: ['Meta webhooks'],
+        security: [],
+        querystring: Type.Object({
+          'hub.mode': Type.Optional(Type.String()),
+          'hub.verify_token': Type.Optional(Type.String()),
+          'hub.challenge': Type.Optional(Type.String()),
+        }),
+        response: { 200: Type.String({ description: 'The challenge, as plain text' }), 403: errorResponse('Not a valid verification request') },
+      },
+    },
+    async (request, reply) => {
+      const query = request.query;
+      const token = query['hub.verify_token'];
+      if (query['hub.mode'] !== 'subscribe' || options.verifyToken === null || token === undefined || !sameText(token, options.verifyToken) || !query['hub.challenge']) {
+        return reply.code(403).send({ error: 'Webhook verification failed' });
+      }
+      return reply.type('text/plain').send(query['hub.challenge']);
+    },
+  );
+
+  app.post(
+    '/webhooks/meta',
+    {
+      schema: {
+        summary: "Meta's webhook deliveries",
+        description: 'Signed with X-Hub-Signature-256. Stored durably, then answered; processing follows in the background.',
+        tags: ['Meta webhooks'],
+        security: [],
+        response: {
+          200: Type.Object({ received: Type.Boolean() }),
+          400: errorResponse('Body is not JSON'),
+          401: errorResponse('Missing or wrong X-Hub-Signature-256'),
+          413: errorResponse('Body larger than 1 MiB'),
+          503: errorResponse('No app secret configured to check signatures'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      if (options.appSecrets.length === 0) {
+        request.log.error('a Meta webhook arrived but PARLEY_META_APP_SECRET is not set; refusing it');
+        return reply.code(503).send({ error: 'Meta webhooks are not configured on this server' });
+      }
+      const header = request.headers['x-hub-signature-256'];
+      if (!verifySignature(raw, Array.isArray(header) ? header[0] : header, options.appSecrets)) {
+        request.log.warn('Meta webhook with a missing or wrong signature refused');
+        return reply.code(401).send({ error: 'Missing or invalid X-Hub-Signature-256' });
+      }
+      const text = raw.toString('utf8');
+      try {
+        JSON.parse(text);
+      } catch {
+        return reply.code(400).send({ error: 'Request body is not valid JSON' });
+      }
+      // PostgreSQL text cannot hold NUL; such a body cannot be a real Meta payload.
+      if (text.includes('\u0000')) return reply.code(400).send({ error: 'Request body contains a NUL character' });
+      const id = await storeEvent(options.db, text);
+      request.log.debug({ event: id }, 'Meta webhook stored');
+      return { received: true };
+    },
+  );
+};

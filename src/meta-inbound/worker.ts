@@ -1,0 +1,83 @@
+// The inbound worker: takes stored Meta bodies in batches, each batch in one transaction with
+// its rows locked (FOR UPDATE SKIP LOCKED), so several workers on several nodes share the
+// queue and each body's effects commit exactly once, together with its new state. A body whose
+// processing fails is rolled back to a savepoint and retried later; after MAX_ATTEMPTS it is
+// parked as `failed` with the error, where an operator can see it.
+import { type Kysely, sql } from 'kysely';
+import type { Logger } from 'pino';
+import type { Database } from '../db/schema.ts';
+import { PollingLoop } from '../jobs/polling-loop.ts';
+import { countAttempt, finishEvent, lockPendingEvents } from './events-repo.ts';
+import { processEvent } from './processor.ts';
+
+const MAX_ATTEMPTS = 5;
+
+export class MetaEventWorker {
+  private readonly loop: PollingLoop;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly logger: Logger,
+    private readonly options: { pollMs: number; batchSize?: number },
+  ) {
+    this.loop = new PollingLoop(() => this.drain(), options.pollMs, logger, 'inbound worker');
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  wake(): void {
+    this.loop.wake();
+  }
+
+  async stop(): Promise<void> {
+    await this.loop.stop();
+  }
+
+  /** Processes batches until the queue is empty (or stop was asked); returns how many bodies. */
+  async drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const count = await this.batch();
+      total += count;
+      if (count === 0 || this.loop.stopRequested) return total;
+    }
+  }
+
+  /** One batch in one transaction; returns how many bodies it handled. */
+  async batch(): Promise<number> {
+    const failures: { id: number; error: string; final: boolean }[] = [];
+    const handled = await this.db.transaction().execute(async (tx) => {
+      const events = await lockPendingEvents(tx, this.options.batchSize ?? 50);
+      for (const event of events) {
+        await sql`SAVEPOINT event`.execute(tx);
+        try {
+          let body: unknown;
+          try {
+            body = JSON.parse(event.body);
+          } catch {
+            await finishEvent(tx, event.id, 'skipped', 'body is not JSON');
+            continue;
+          }
+          const result = await processEvent(tx, body as never);
+          await finishEvent(tx, event.id, result.state, result.note);
+          if (result.note) this.logger.info({ event: event.id, state: result.state, note: result.note }, 'inbound event');
+          await sql`RELEASE SAVEPOINT event`.execute(tx);
+        } catch (error) {
+          await sql`ROLLBACK TO SAVEPOINT event`.execute(tx);
+          const message = error instanceof Error ? error.message : String(error);
+          const final = event.attempts + 1 >= MAX_ATTEMPTS;
+          await countAttempt(tx, event.id, message, final);
+          failures.push({ id: event.id, error: message, final });
+        }
+      }
+      return events.length;
+    });
+    for (const failure of failures) {
+      this.logger.error({ event: failure.id, final: failure.final, error: failure.error }, 'inbound event failed');
+    }
+    // A failed body stays pending for its next attempt: do not spin on it within this pass.
+    return failures.length === handled ? 0 : handled;
+  }
+}

@@ -1,0 +1,134 @@
+// SQL for phone numbers. Reads see connected numbers only (deleted_at IS NULL), except the
+// routing lookup of inbound events, which must also know numbers that were disconnected.
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Database } from '../db/schema.ts';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+const COLUMNS = [
+  'internal_id',
+  'project_id',
+  'customer_id',
+  'phone_number_id',
+  'name',
+  'kind',
+  'business_account_id',
+  'webhook_verify_token',
+  'inbound_processing_enabled',
+  'calls_enabled',
+  'display_phone_number',
+  'verified_name',
+  'status',
+  'webhook_verified_at',
+  'created_at',
+  'updated_at',
+] as const;
+
+export interface PhoneNumberRow {
+  internal_id: string;
+  project_id: string;
+  customer_id: string | null;
+  phone_number_id: string;
+  name: string;
+  kind: 'production' | 'sandbox';
+  business_account_id: string;
+  webhook_verify_token: string | null;
+  inbound_processing_enabled: boolean;
+  calls_enabled: boolean;
+  display_phone_number: string | null;
+  verified_name: string | null;
+  status: string;
+  webhook_verified_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface NewPhoneNumber {
+  customer_id: string;
+  phone_number_id: string;
+  name: string;
+  kind?: 'production' | 'sandbox';
+  business_account_id: string;
+  access_token_sealed: Buffer;
+  webhook_verify_token?: string | null;
+  display_phone_number?: string | null;
+  verified_name?: string | null;
+  inbound_processing_enabled?: boolean;
+  calls_enabled?: boolean;
+}
+
+export async function insertPhoneNumber(db: Executor, projectId: string, values: NewPhoneNumber): Promise<PhoneNumberRow> {
+  return (await db.insertInto('phone_numbers').values({ project_id: projectId, ...values }).returning(COLUMNS).executeTakeFirstOrThrow()) as PhoneNumberRow;
+}
+
+export async function findPhoneNumber(db: Executor, projectId: string, phoneNumberId: string): Promise<PhoneNumberRow | undefined> {
+  return (await db
+    .selectFrom('phone_numbers')
+    .select(COLUMNS)
+    .where('project_id', '=', projectId)
+    .where('phone_number_id', '=', phoneNumberId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst()) as PhoneNumberRow | undefined;
+}
+
+/** The connected number with this Meta id, whatever its project: routes inbound events. */
+export async function findConnectedByMetaId(db: Executor, phoneNumberId: string): Promise<PhoneNumberRow | undefined> {
+  return (await db.selectFrom('phone_numbers').select(COLUMNS).where('phone_number_id', '=', phoneNumberId).where('deleted_at', 'is', null).executeTakeFirst()) as
+    | PhoneNumberRow
+    | undefined;
+}
+
+export type PhoneNumberChanges = Partial<Omit<NewPhoneNumber, 'customer_id' | 'phone_number_id' | 'business_account_id'>>;
+
+export async function updatePhoneNumber(db: Executor, projectId: string, phoneNumberId: string, changes: PhoneNumberChanges): Promise<PhoneNumberRow | undefined> {
+  return (await db
+    .updateTable('phone_numbers')
+    .set({ ...changes, updated_at: sql`clock_timestamp()` })
+    .where('project_id', '=', projectId)
+    .where('phone_number_id', '=', phoneNumberId)
+    .where('deleted_at', 'is', null)
+    .returning(COLUMNS)
+    .executeTakeFirst()) as PhoneNumberRow | undefined;
+}
+
+export async function markDeleted(db: Executor, projectId: string, phoneNumberId: string): Promise<boolean> {
+  const result = await db
+    .updateTable('phone_numbers')
+    .set({ deleted_at: sql`clock_timestamp()`, updated_at: sql`clock_timestamp()` })
+    .where('project_id', '=', projectId)
+    .where('phone_number_id', '=', phoneNumberId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+export interface PhoneNumberFilters {
+  phoneNumberId?: string;
+  businessAccountId?: string;
+  customerId?: string;
+  nameContains?: string;
+  createdAfter?: string;
+  createdBefore?: string;
+}
+
+export async function listPhoneNumbers(db: Executor, projectId: string, filters: PhoneNumberFilters, offset: number, limit: number) {
+  const base = db
+    .selectFrom('phone_numbers')
+    .where('project_id', '=', projectId)
+    .where('deleted_at', 'is', null)
+    .where((eb) => {
+      const conditions = [];
+      if (filters.phoneNumberId !== undefined) conditions.push(eb('phone_number_id', '=', filters.phoneNumberId));
+      if (filters.businessAccountId !== undefined) conditions.push(eb('business_account_id', '=', filters.businessAccountId));
+      if (filters.customerId !== undefined) conditions.push(eb('customer_id', '=', filters.customerId));
+      if (filters.nameContains !== undefined) conditions.push(eb('name', 'ilike', `%${filters.nameContains.replace(/[\\%_]/g, (c) => `\\${c}`)}%`));
+      if (filters.createdAfter !== undefined) conditions.push(eb('created_at', '>', filters.createdAfter));
+      if (filters.createdBefore !== undefined) conditions.push(eb('created_at', '<', filters.createdBefore));
+      return eb.and(conditions);
+    });
+  const [rows, count] = await Promise.all([
+    base.select(COLUMNS).orderBy('created_at', 'desc').orderBy('internal_id', 'desc').offset(offset).limit(limit).execute(),
+    base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+  ]);
+  return { rows: rows as PhoneNumberRow[], total: Number(count.n) };
+}

@@ -1,0 +1,35 @@
+// HTTP routes of /whatsapp/phone_numbers and /customers/{id}/whatsapp/phone_numbers.
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
+import { offsetPage, parseOffsetQuery } from '../http/pagination.ts';
+import { createPhoneNumberSchema, deletePhoneNumberSchema, getPhoneNumberSchema, listPhoneNumbersSchema, updatePhoneNumberSchema } from './schemas.ts';
+import { PhoneNumbersService } from './service.ts';
+import type { TokenCipher } from './token-cipher.ts';
+
+export const phoneNumberRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database>; cipher: TokenCipher }> = async (app, { db, cipher }) => {
+  const numbers = new PhoneNumbersService(db, cipher);
+
+  app.post('/customers/:customer_id/whatsapp/phone_numbers', { schema: createPhoneNumberSchema }, async (request, reply) => {
+    return reply.code(201).send({ data: await numbers.connect(request.auth.projectId, request.params.customer_id, request.body) });
+  });
+
+  app.get('/whatsapp/phone_numbers', { schema: listPhoneNumbersSchema }, async (request, reply) => {
+    const offset = parseOffsetQuery(request.query);
+    const { rows, total } = await numbers.list(request.auth.projectId, request.query, offset);
+    return offsetPage(request, reply, rows, total, offset);
+  });
+
+  app.get('/whatsapp/phone_numbers/:phone_number_id', { schema: getPhoneNumberSchema }, async (request) => ({
+    data: await numbers.get(request.auth.projectId, request.params.phone_number_id),
+  }));
+
+  app.patch('/whatsapp/phone_numbers/:phone_number_id', { schema: updatePhoneNumberSchema }, async (request) => ({
+    data: await numbers.update(request.auth.projectId, request.params.phone_number_id, request.body),
+  }));
+
+  app.delete('/whatsapp/phone_numbers/:phone_number_id', { schema: deletePhoneNumberSchema }, async (request, reply) => {
+    await numbers.delete(request.auth.projectId, request.params.phone_number_id);
+    return reply.code(204).send(null);
+  });
+};
