@@ -11,8 +11,9 @@ export function normalisePhone(input: string): string | null {
   // Only digits and the usual separators; letters mean it is something else.
   if (!/^\+?[\d\s().\-/]+$/.test(trimmed)) return null;
   const international = trimmed.startsWith('+');
-  // "(555) 123-4567" is a national form: an area code in brackets means no country code.
-  if (!international && trimmed.includes('(')) return null;
+  // "(555) 123-4567" is a national form: a number that opens with an area code in brackets has
+  // no country code ("1 (555) 123-4567" has one).
+  if (!international && trimmed.startsWith('(')) return null;
   let digits = trimmed.replace(/\D/g, '');
   // Without a `+`, the number is read as international anyway (a WhatsApp ID has no `+`);
   // a leading 00 is the international call prefix used in most of the world.

@@ -36,7 +36,8 @@ export const contactRoutes: FastifyPluginAsyncTypebox<ContactRoutesOptions> = as
   app.post('/whatsapp/contacts', { schema: createContactSchema }, async (request, reply) => {
     const key = request.headers['idempotency-key'];
     const result = await withIdempotency(db, request.auth.projectId, key, requestFingerprint('POST', '/whatsapp/contacts', request.body), async () => {
-      const { contact } = await contacts.create(request.auth.projectId, request.body);
+      const { contact, etag } = await contacts.create(request.auth.projectId, request.body);
+      void reply.header('etag', etag);
       return { status: 201, body: { data: contact } };
     });
     if (result.replayed) void reply.header('idempotent-replayed', 'true');

@@ -54,20 +54,28 @@ export interface ContactWithTag {
 
 const withTag = (row: ContactRow): ContactWithTag => ({ contact: toContact(row), etag: etagFor(row.id, row.version) });
 
+/** Nesting depth (`{}` is 1), counted with an explicit stack: a body nested 100 000 levels deep must not overflow the call stack. */
 function measure(value: unknown): number {
-  if (value === null || typeof value !== 'object') return 0;
-  const children = Array.isArray(value) ? value : Object.values(value);
-  return 1 + children.reduce<number>((max, child) => Math.max(max, measure(child)), 0);
+  let max = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    max = Math.max(max, depth);
+    for (const child of Array.isArray(node) ? node : Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return max;
 }
 
 /** Serialises metadata for storage after checking the limits; undefined stays undefined. */
 function checkedMetadata(metadata: Record<string, unknown> | null | undefined): string | null | undefined {
   if (metadata === undefined || metadata === null) return metadata;
+  // Depth first: JSON.stringify recurses, and throws RangeError on very deep values.
+  const depth = measure(metadata);
+  if (depth > METADATA_MAX_DEPTH) throw unprocessable(`contact.metadata is nested ${depth} levels deep; the limit is ${METADATA_MAX_DEPTH} levels`);
   const json = JSON.stringify(metadata);
   const bytes = Buffer.byteLength(json);
   if (bytes > METADATA_MAX_BYTES) throw unprocessable(`contact.metadata is ${bytes} bytes as JSON; the limit is ${METADATA_MAX_BYTES} bytes`);
-  const depth = measure(metadata);
-  if (depth > METADATA_MAX_DEPTH) throw unprocessable(`contact.metadata is nested ${depth} levels deep; the limit is ${METADATA_MAX_DEPTH} levels`);
   // PostgreSQL's jsonb cannot hold \u0000; say so instead of failing in the database.
   if (json.includes('\\u0000')) throw unprocessable('contact.metadata must not contain the character \\u0000');
   return json;
@@ -95,6 +103,12 @@ function translateWriteError(error: unknown, waId: string | undefined): never {
   }
   if (code === 'PRL01') throw unprocessable((error as Error).message);
   throw error;
+}
+
+/** Whether a timestamp sent back names the stored instant to the microsecond. */
+function sameInstant(given: string, stored: string): boolean {
+  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?(?:Z|\+00:00)$/.exec(given);
+  return match !== null && `${match[1]}.${(match[2] ?? '').padEnd(6, '0')}Z` === stored;
 }
 
 export class ContactsService {
@@ -217,7 +231,7 @@ export class ContactsService {
       const stored = current[field];
       const same =
         value === stored ||
-        ((field === 'created_at' || field === 'updated_at') && typeof value === 'string' && Date.parse(value) === Date.parse(stored as string)) ||
+        ((field === 'created_at' || field === 'updated_at') && typeof value === 'string' && sameInstant(value, stored as string)) ||
         (field === 'id' && typeof value === 'string' && value.toLowerCase() === stored);
       if (!same) throw unprocessable(`contact.${field} is read-only`);
     }

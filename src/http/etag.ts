@@ -25,7 +25,8 @@ export function parseIfMatch(header: string | undefined): EntityTag[] | null {
   const list = tags(header);
   if (list.includes('*')) return null;
   const parsed: EntityTag[] = [];
-  for (const tag of list) {
+  // If-Match compares strongly (RFC 9110 §13.1.1): a weak tag never matches.
+  for (const tag of header.split(',').map((t) => t.trim())) {
     const match = /^"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.(\d{1,9})"$/i.exec(tag);
     if (match) parsed.push({ id: match[1]!.toLowerCase(), version: Number(match[2]) });
   }

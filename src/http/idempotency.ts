@@ -16,13 +16,34 @@ export interface StoredResponse {
   replayed: boolean;
 }
 
-function stable(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stable).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stable(v)}`).join(',')}}`;
+/**
+ * JSON with object keys sorted, written with an explicit stack rather than recursion: bodies
+ * reach this before any service check, and a deeply nested one must not overflow the call stack.
+ */
+function stable(root: unknown): string {
+  let out = '';
+  // Work items, last first: a value still to write, or text already decided.
+  const work: ({ text: string } | { value: unknown })[] = [{ value: root }];
+  while (work.length > 0) {
+    const item = work.pop()!;
+    if ('text' in item) {
+      out += item.text;
+      continue;
+    }
+    const value = item.value;
+    let parts: ({ text: string } | { value: unknown })[];
+    if (Array.isArray(value)) {
+      parts = [{ text: '[' }, ...value.flatMap((v, i) => (i === 0 ? [{ value: v }] : [{ text: ',' }, { value: v }])), { text: ']' }];
+    } else if (value !== null && typeof value === 'object') {
+      const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      parts = [{ text: '{' }, ...entries.flatMap(([k, v], i) => [{ text: `${i === 0 ? '' : ','}${JSON.stringify(k)}:` }, { value: v }]), { text: '}' }];
+    } else {
+      out += JSON.stringify(value) ?? 'null';
+      continue;
+    }
+    for (let i = parts.length - 1; i >= 0; i--) work.push(parts[i]!);
   }
-  return JSON.stringify(value) ?? 'null';
+  return out;
 }
 
 export function requestFingerprint(method: string, path: string, body: unknown): string {

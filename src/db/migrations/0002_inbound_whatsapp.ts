@@ -3,6 +3,17 @@
 import { type Kysely, sql } from 'kysely';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
+  // A new row's updated_at equals its created_at exactly (two clock_timestamp() defaults differ
+  // by microseconds).
+  await sql`
+    CREATE FUNCTION parley_created_is_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      NEW.updated_at := NEW.created_at;
+      RETURN NEW;
+    END $$`.execute(db);
+  for (const table of ['customers', 'contacts']) {
+    await sql`CREATE TRIGGER ${sql.id(`${table}_created_is_updated`)} BEFORE INSERT ON ${sql.table(table)} FOR EACH ROW EXECUTE FUNCTION parley_created_is_updated()`.execute(db);
+  }
   await sql`
     CREATE TABLE settings (
       key text PRIMARY KEY,
@@ -125,10 +136,16 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
       UNIQUE (contact_id, phone_number_internal_id)
     )`.execute(db);
+
+  for (const table of ['phone_numbers', 'conversations', 'marketing_preferences']) {
+    await sql`CREATE TRIGGER ${sql.id(`${table}_created_is_updated`)} BEFORE INSERT ON ${sql.table(table)} FOR EACH ROW EXECUTE FUNCTION parley_created_is_updated()`.execute(db);
+  }
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   for (const table of ['marketing_preferences', 'pending_statuses', 'messages', 'conversations', 'meta_events', 'phone_numbers', 'settings']) {
     await sql`DROP TABLE IF EXISTS ${sql.table(table)}`.execute(db);
   }
+  for (const table of ['customers', 'contacts']) await sql`DROP TRIGGER IF EXISTS ${sql.id(`${table}_created_is_updated`)} ON ${sql.table(table)}`.execute(db);
+  await sql`DROP FUNCTION IF EXISTS parley_created_is_updated()`.execute(db);
 }
