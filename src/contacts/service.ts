@@ -67,6 +67,9 @@ function measure(value: unknown): number {
   return max;
 }
 
+/** A `\u0000` or lone-surrogate escape in JSON text, not preceded by an escaped backslash. */
+const UNSTORABLE_ESCAPE = /(?<!\\)(?:\\\\)*\\u(0000|d[89a-f][0-9a-f]{2})/;
+
 /** Serialises metadata for storage after checking the limits; undefined stays undefined. */
 function checkedMetadata(metadata: Record<string, unknown> | null | undefined): string | null | undefined {
   if (metadata === undefined || metadata === null) return metadata;
@@ -76,8 +79,11 @@ function checkedMetadata(metadata: Record<string, unknown> | null | undefined): 
   const json = JSON.stringify(metadata);
   const bytes = Buffer.byteLength(json);
   if (bytes > METADATA_MAX_BYTES) throw unprocessable(`contact.metadata is ${bytes} bytes as JSON; the limit is ${METADATA_MAX_BYTES} bytes`);
-  // PostgreSQL's jsonb cannot hold \u0000; say so instead of failing in the database.
-  if (json.includes('\\u0000')) throw unprocessable('contact.metadata must not contain the character \\u0000');
+  // PostgreSQL's jsonb cannot hold \u0000 nor an unpaired surrogate (JSON.stringify writes both as
+  // \uXXXX escapes); say so instead of failing in the database.
+  const escape = UNSTORABLE_ESCAPE.exec(json);
+  if (escape?.[1] === '0000') throw unprocessable('contact.metadata must not contain the character \\u0000');
+  if (escape) throw unprocessable('contact.metadata must not contain unpaired UTF-16 surrogates (text that is not valid Unicode)');
   return json;
 }
 

@@ -31,7 +31,9 @@ export function decodeCursor(raw: string, name: 'after' | 'before'): CursorPosit
   if (!Array.isArray(values) || values.length !== 2) throw fail();
   const [createdAt, id] = values as unknown[];
   if (typeof createdAt !== 'string' || typeof id !== 'string' || !TIMESTAMP.test(createdAt) || !UUID.test(id)) throw fail();
-  if (Number.isNaN(Date.parse(createdAt))) throw fail();
+  // Date.parse rolls 2025-02-30 over into March and takes year 0000; PostgreSQL refuses both.
+  const ms = Date.parse(createdAt);
+  if (Number.isNaN(ms) || createdAt.startsWith('0000') || new Date(ms).toISOString().slice(0, 19) !== createdAt.slice(0, 19)) throw fail();
   return { createdAt, id };
 }
 
@@ -123,6 +125,8 @@ export function parseOffsetQuery(query: { page?: number; per_page?: number }): O
   const perPage = query.per_page ?? 20;
   if (page < 1) throw badRequest('page must be at least 1');
   if (perPage < 1) throw badRequest('per_page must be at least 1');
+  // 1e400 arrives as Infinity, which JSON Schema counts as an integer; OFFSET must fit a bigint.
+  if (!Number.isSafeInteger(page * perPage)) throw badRequest('page × per_page is too large');
   return { page, perPage };
 }
 
