@@ -10,10 +10,13 @@ import { type Kysely, sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import { contactRoutes } from './contacts/routes.ts';
+import { conversationRoutes } from './conversations/routes.ts';
 import { customerRoutes } from './customers/routes.ts';
 import type { Database } from './db/schema.ts';
 import { RateLimiter, requireApiKey } from './http/auth.ts';
 import { errorHandler } from './http/errors.ts';
+import { marketingPreferenceRoutes } from './marketing-preferences/routes.ts';
+import { messageRoutes } from './messages/routes.ts';
 import { metaWebhookRoutes } from './meta-inbound/routes.ts';
 import { phoneNumberRoutes } from './phone-numbers/routes.ts';
 import type { TokenCipher } from './phone-numbers/token-cipher.ts';
@@ -35,11 +38,18 @@ const addFormats = ((addFormatsModule as unknown as { default?: unknown }).defau
 export const API_PREFIX = '/platform/v1';
 const MAX_BODY_BYTES = 1024 * 1024;
 
+/** ajv-formats' date-time, minus year 0000, which PostgreSQL cannot store. */
+function withDateTime(ajv: Ajv): Ajv {
+  const base = ajv.formats['date-time'] as { validate: (value: string) => boolean } | undefined;
+  if (!base) throw new Error('ajv-formats did not register date-time');
+  return ajv.addFormat('date-time', { type: 'string', validate: (value: string) => base.validate(value) && !value.startsWith('0000') });
+}
+
 function validators() {
   // Bodies are checked exactly as sent: no coercion ("123" is not 123) and no silent removal
   // of unknown fields. Query strings and headers are text, so they are coerced.
-  const body = addFormats(new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false }));
-  const text = addFormats(new Ajv({ coerceTypes: true, useDefaults: true, removeAdditional: false, allErrors: false, strict: false }));
+  const body = withDateTime(addFormats(new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false })));
+  const text = withDateTime(addFormats(new Ajv({ coerceTypes: true, useDefaults: true, removeAdditional: false, allErrors: false, strict: false })));
   return ({ schema, httpPart }: { schema: object; httpPart?: string }) => (httpPart === 'body' ? body : text).compile(schema);
 }
 
@@ -107,6 +117,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(contactRoutes, { db: deps.db });
       await api.register(customerRoutes, { db: deps.db });
       await api.register(phoneNumberRoutes, { db: deps.db, cipher: deps.cipher });
+      await api.register(conversationRoutes, { db: deps.db });
+      await api.register(messageRoutes, { db: deps.db });
+      await api.register(marketingPreferenceRoutes, { db: deps.db });
     },
     { prefix: API_PREFIX },
   );

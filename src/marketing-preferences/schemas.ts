@@ -1,0 +1,49 @@
+// Wire schemas of the marketing preferences API (read-only: only the contact changes them,
+// inside WhatsApp).
+import { Type, type Static } from 'typebox';
+import { IdentifierParams, nullable } from '../contacts/schemas.ts';
+import { authErrors, errorResponse } from '../http/errors.ts';
+
+export const MarketingPreferenceSchema = Type.Object(
+  {
+    id: Type.String({ description: "Meta's id of the business number the preference applies to" }),
+    phone_number_id: Type.String({ description: 'Same as id' }),
+    status: Type.String({ enum: ['stopped', 'resumed'] }),
+    detail: nullable(Type.String(), 'Reason Meta reported, when it gave one'),
+    source: Type.String({
+      enum: ['meta_webhook', 'meta_delivery_error', 'meta_synchronous_error'],
+      description: "meta_webhook: Meta's user_preferences event; the error sources: a send refused with Meta error 131050",
+    }),
+    marketing_allowed: Type.Boolean({ description: 'false while the status is stopped' }),
+    config_display_name: nullable(Type.String(), 'Your name for the business number'),
+    last_event_at: Type.String({ format: 'date-time', description: 'When WhatsApp says the latest change happened' }),
+    whatsapp_contact_id: Type.String({ format: 'uuid' }),
+    created_at: Type.String({ format: 'date-time' }),
+    updated_at: Type.String({ format: 'date-time' }),
+  },
+  { description: "A contact's choice about marketing messages on one business number" },
+);
+export type MarketingPreference = Static<typeof MarketingPreferenceSchema>;
+
+export const PreferenceParams = Type.Object({
+  ...IdentifierParams.properties,
+  phone_number_id: Type.String({ description: "Meta's id of one of your business numbers" }),
+});
+
+export const listPreferencesSchema = {
+  summary: "List a contact's marketing preferences",
+  description: 'One entry per business number on which the contact stopped or resumed marketing messages; an empty list means subscribed everywhere.',
+  tags: ['Contacts'],
+  params: IdentifierParams,
+  response: { 200: Type.Object({ data: Type.Array(MarketingPreferenceSchema) }), 404: errorResponse('Contact not found'), ...authErrors },
+};
+
+export const getPreferenceSchema = {
+  summary: "Get a contact's marketing preference on one number",
+  description:
+    'The 404 message tells the cases apart: "Marketing preference not found" means no change was ever recorded (subscribed); ' +
+    '"WhatsApp contact not found" and "WhatsApp configuration not found" mean the contact or the number is unknown.',
+  tags: ['Contacts'],
+  params: PreferenceParams,
+  response: { 200: Type.Object({ data: MarketingPreferenceSchema }), 404: errorResponse('Contact, number or preference not found'), ...authErrors },
+};

@@ -1,0 +1,112 @@
+// SQL for reading messages through the API. Every function takes the executor and the project
+// id; messages of erased contacts and system messages (identity events, not conversation
+// content) are invisible.
+import { type Kysely, sql, type SqlBool, type Transaction } from 'kysely';
+import type { Database } from '../db/schema.ts';
+import type { CursorRequest } from '../http/pagination.ts';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+/** Stored message types the API does not serve: Kapso's message type list has none of them. */
+export const HIDDEN_TYPES = ['system'];
+
+export interface MessageRow {
+  id: string;
+  wamid: string;
+  conversation_id: string;
+  phone_number_id: string;
+  direction: 'inbound' | 'outbound';
+  type: string;
+  status: 'pending' | 'sent' | 'delivered' | 'read' | 'failed';
+  sent_at: string;
+  payload: unknown;
+  statuses: unknown;
+  has_media: boolean;
+  content: string | null;
+  created_at: string;
+  wa_id: string | null;
+  business_scoped_user_id: string | null;
+  username: string | null;
+  display_name: string | null;
+  profile_name: string | null;
+  display_phone_number: string | null;
+}
+
+export interface MessageFilters {
+  phoneNumberId?: string;
+  conversationId?: string;
+  phoneNumberContains?: string;
+  businessScopedUserId?: string;
+  direction?: 'inbound' | 'outbound';
+  status?: string;
+  messageType?: string;
+  hasMedia?: boolean;
+}
+
+function visible(db: Executor, projectId: string) {
+  return db
+    .selectFrom('messages as m')
+    .innerJoin('contacts as k', 'k.id', 'm.contact_id')
+    .innerJoin('conversations as c', 'c.id', 'm.conversation_id')
+    .innerJoin('phone_numbers as p', 'p.internal_id', 'c.phone_number_internal_id')
+    .where('m.project_id', '=', projectId)
+    .where('k.erased_at', 'is', null)
+    .where('m.type', 'not in', HIDDEN_TYPES)
+    .select([
+      'm.id',
+      'm.wamid',
+      'm.conversation_id',
+      'm.phone_number_id',
+      'm.direction',
+      'm.type',
+      'm.status',
+      'm.sent_at',
+      'm.payload',
+      'm.statuses',
+      'm.has_media',
+      'm.content',
+      'm.created_at',
+      'k.wa_id',
+      'k.business_scoped_user_id',
+      'k.username',
+      'k.display_name',
+      'k.profile_name',
+      'p.display_phone_number',
+    ]);
+}
+
+type VisibleQuery = ReturnType<typeof visible>;
+
+const escapeLike = (value: string) => value.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+function applyFilters(query: VisibleQuery, filters: MessageFilters): VisibleQuery {
+  let q = query;
+  if (filters.phoneNumberId !== undefined) q = q.where('m.phone_number_id', '=', filters.phoneNumberId);
+  if (filters.conversationId !== undefined) q = q.where('m.conversation_id', '=', filters.conversationId);
+  if (filters.phoneNumberContains !== undefined) q = q.where('k.wa_id', 'like', `%${escapeLike(filters.phoneNumberContains)}%`);
+  if (filters.businessScopedUserId !== undefined) q = q.where('k.business_scoped_user_id', '=', filters.businessScopedUserId);
+  if (filters.direction !== undefined) q = q.where('m.direction', '=', filters.direction);
+  if (filters.status !== undefined) q = q.where('m.status', '=', filters.status as MessageRow['status']);
+  if (filters.messageType !== undefined) q = q.where('m.type', '=', filters.messageType);
+  if (filters.hasMedia !== undefined) q = q.where('m.has_media', '=', filters.hasMedia);
+  return q;
+}
+
+export async function findMessage(db: Executor, projectId: string, wamid: string): Promise<MessageRow | undefined> {
+  return (await visible(db, projectId).where('m.wamid', '=', wamid).executeTakeFirst()) as MessageRow | undefined;
+}
+
+/** One page in (created_at, id) order, newest first, with one extra row to tell whether more follow. */
+export async function listMessages(db: Executor, projectId: string, filters: MessageFilters, page: CursorRequest): Promise<MessageRow[]> {
+  let query = applyFilters(visible(db, projectId), filters);
+  if (page.before) {
+    query = query
+      .where(sql<SqlBool>`(m.created_at, m.id) > (${page.before.createdAt}::timestamptz, ${page.before.id}::uuid)`)
+      .orderBy('m.created_at', 'asc')
+      .orderBy('m.id', 'asc');
+  } else {
+    if (page.after) query = query.where(sql<SqlBool>`(m.created_at, m.id) < (${page.after.createdAt}::timestamptz, ${page.after.id}::uuid)`);
+    query = query.orderBy('m.created_at', 'desc').orderBy('m.id', 'desc');
+  }
+  return (await query.limit(page.limit + 1).execute()) as MessageRow[];
+}

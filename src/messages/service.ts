@@ -1,0 +1,78 @@
+// The rules of the messages API: filters, and the wire shape built from the stored Meta payload.
+import type { Kysely } from 'kysely';
+import { isoMicros } from '../db/connection.ts';
+import type { Database } from '../db/schema.ts';
+import { phoneDigitsFilter, plainText } from '../conversations/service.ts';
+import { notFound } from '../http/errors.ts';
+import { cursorPage, type CursorRequest } from '../http/pagination.ts';
+import { nonEmpty } from '../meta-inbound/payload.ts';
+import * as repo from './repo.ts';
+import type { ListMessagesQuery, Message } from './schemas.ts';
+
+const NOT_FOUND = 'Message not found';
+
+const text = (value: unknown): string | null => (typeof value === 'string' ? nonEmpty(value) : null);
+
+/** The business number as digits when Meta's display form is known, else Meta's id for it. */
+function businessNumber(row: repo.MessageRow): string {
+  return row.display_phone_number?.replace(/\D/g, '') || row.phone_number_id;
+}
+
+export function toMessage(row: repo.MessageRow): Message {
+  const payload = (row.payload !== null && typeof row.payload === 'object' && !Array.isArray(row.payload) ? row.payload : {}) as Record<string, unknown>;
+  const { id: _id, timestamp, type: _type, from, to: _to, username: _username, kapso: _kapso, ...rest } = payload;
+  const seconds = typeof timestamp === 'string' || typeof timestamp === 'number' ? String(timestamp) : String(Math.floor(Date.parse(isoMicros(row.sent_at)) / 1000));
+  return {
+    id: row.wamid,
+    timestamp: seconds,
+    type: row.type,
+    // Meta sends "" for users known only by their business-scoped id.
+    from: text(from),
+    ...rest,
+    to: row.direction === 'inbound' ? businessNumber(row) : row.wa_id,
+    username: row.username,
+    kapso: {
+      direction: row.direction,
+      status: row.status,
+      whatsapp_conversation_id: row.conversation_id,
+      origin: 'cloud_api',
+      phone_number: row.wa_id,
+      phone_number_id: row.phone_number_id,
+      has_media: row.has_media,
+      contact_name: row.display_name ?? row.profile_name,
+      content: row.content,
+      statuses: Array.isArray(row.statuses) ? (row.statuses as Record<string, unknown>[]) : [],
+    },
+  } as Message;
+}
+
+export class MessagesService {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async list(projectId: string, query: ListMessagesQuery, cursor: CursorRequest) {
+    const rows = await repo.listMessages(
+      this.db,
+      projectId,
+      {
+        phoneNumberId: plainText('phone_number_id', query.phone_number_id),
+        conversationId: query.conversation_id?.toLowerCase(),
+        phoneNumberContains: phoneDigitsFilter('phone_number', query.phone_number),
+        businessScopedUserId: plainText('business_scoped_user_id', query.business_scoped_user_id),
+        direction: query.direction as 'inbound' | 'outbound' | undefined,
+        status: query.status,
+        messageType: plainText('message_type', query.message_type),
+        hasMedia: query.has_media,
+      },
+      cursor,
+    );
+    const page = cursorPage(rows, cursor, (row) => ({ createdAt: isoMicros(row.created_at), id: row.id }));
+    return { data: page.data.map(toMessage), paging: page.paging };
+  }
+
+  async get(projectId: string, wamid: string): Promise<Message> {
+    if (wamid.includes('\u0000')) throw notFound(NOT_FOUND);
+    const row = await repo.findMessage(this.db, projectId, wamid);
+    if (!row) throw notFound(NOT_FOUND);
+    return toMessage(row);
+  }
+}
