@@ -7,6 +7,7 @@ import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { type Kysely, sql } from 'kysely';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from './config.ts';
 import { contactRoutes } from './contacts/routes.ts';
@@ -24,6 +25,8 @@ import { KeyAuthenticator } from './projects/service.ts';
 
 export interface AppDeps {
   db: Kysely<Database>;
+  /** The pool under `db`. */
+  pool: pg.Pool;
   config: Pick<Config, 'defaultRateLimit' | 'metaVerifyToken' | 'metaAppSecrets'>;
   /** Seals phone numbers' access tokens. */
   cipher: TokenCipher;
@@ -114,7 +117,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(
     async (api) => {
       requireApiKey(api, { authenticator, limiter, defaultRateLimit: deps.config.defaultRateLimit });
-      await api.register(contactRoutes, { db: deps.db });
+      await api.register(contactRoutes, { db: deps.db, pool: deps.pool });
       await api.register(customerRoutes, { db: deps.db });
       await api.register(phoneNumberRoutes, { db: deps.db, cipher: deps.cipher });
       await api.register(conversationRoutes, { db: deps.db });

@@ -57,7 +57,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       },
       logger,
     );
-    const app = await buildApp({ db, config, logger, authenticator, cipher });
+    const app = await buildApp({ db, pool: database.pool, config, logger, authenticator, cipher });
     await app.listen({ port: config.port, host: config.host });
     runner.start();
     inbound.start();

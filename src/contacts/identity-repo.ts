@@ -50,7 +50,7 @@ export type IdentityChanges = Partial<Pick<IdentityMatch, 'wa_id' | 'business_sc
 export async function updateIdentity(db: Executor, projectId: string, id: string, changes: IdentityChanges): Promise<void> {
   await db
     .updateTable('contacts')
-    .set({ ...changes, version: sql`version + 1`, updated_at: sql`clock_timestamp()` })
+    .set(changes)
     .where('project_id', '=', projectId)
     .where('id', '=', id)
     .execute();

@@ -1,6 +1,6 @@
 // SQL for contacts. Every function takes the executor (pool or transaction) and the project id;
 // every read hides contacts waiting for their erase job.
-import { type Expression, type ExpressionBuilder, type Kysely, type RawBuilder, type SqlBool, sql, type Transaction } from 'kysely';
+import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { EntityTag } from '../http/etag.ts';
 import type { CursorRequest } from '../http/pagination.ts';
@@ -104,46 +104,6 @@ export interface ContactChanges {
   customer_id?: string | null;
   /** Serialized JSON, or null to clear. */
   metadata?: string | null;
-}
-
-/**
- * Applies the changes in one statement: the identifier is resolved inside it, and with
- * `mergeMetadata` the database merges the metadata into the stored object itself (RFC 7396),
- * so concurrent merges never lose a key. The metadata limits are checked on the result by
- * `parley_check_metadata`, which aborts the statement. `version` and `updated_at` move only
- * when a value really changes. With `ifMatch`, nothing happens unless the row still has one of
- * those (id, version) pairs.
- */
-export async function updateContact(
-  db: Executor,
-  projectId: string,
-  lookup: ContactLookup,
-  changes: ContactChanges,
-  options: { mergeMetadata: boolean; ifMatch: EntityTag[] | null; metadataLimits: { bytes: number; depth: number } },
-): Promise<ContactRow | undefined> {
-  const assignments: [string, RawBuilder<unknown>][] = [];
-  for (const column of ['wa_id', 'profile_name', 'display_name', 'customer_id'] as const) {
-    const value = changes[column];
-    if (value !== undefined) assignments.push([column, column === 'customer_id' ? sql`${value}::uuid` : sql`${value}::text`]);
-  }
-  if (changes.metadata !== undefined) {
-    const incoming = sql`${changes.metadata}::jsonb`;
-    const next = options.mergeMetadata && changes.metadata !== null ? sql`parley_merge_patch(metadata, ${incoming})` : incoming;
-    assignments.push(['metadata', sql`parley_check_metadata(${next}, ${options.metadataLimits.bytes}::int, ${options.metadataLimits.depth}::int)`]);
-  }
-  const idOf = lookupQuery(db, projectId, lookup).select('id').limit(1);
-  let query = db.updateTable('contacts').where('project_id', '=', projectId).where('id', '=', idOf).where('erased_at', 'is', null);
-  if (assignments.length > 0) {
-    const changed = sql`ROW(${sql.join(assignments.map(([c]) => sql.ref(c)))}) IS DISTINCT FROM ROW(${sql.join(assignments.map(([, v]) => v))})`;
-    query = query.set(Object.fromEntries(assignments) as Record<string, never>).set({
-      version: sql`CASE WHEN ${changed} THEN version + 1 ELSE version END`,
-      updated_at: sql`CASE WHEN ${changed} THEN clock_timestamp() ELSE updated_at END`,
-    });
-  } else {
-    query = query.set({ version: sql`version` });
-  }
-  if (options.ifMatch !== null) query = query.where(matchesTags(options.ifMatch));
-  return (await query.returning(COLUMNS).executeTakeFirst()) as ContactRow | undefined;
 }
 
 /** Hides the contact from every endpoint at once; the erase job deletes it later. */

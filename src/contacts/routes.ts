@@ -1,6 +1,7 @@
 // HTTP routes of /whatsapp/contacts: parse, call the service, shape the response.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Kysely } from 'kysely';
+import type pg from 'pg';
 import type { Database } from '../db/schema.ts';
 import { noneMatchHits, parseIfMatch } from '../http/etag.ts';
 import { requestFingerprint, withIdempotency } from '../http/idempotency.ts';
@@ -10,6 +11,8 @@ import { ContactsService, offsetLimitError } from './service.ts';
 
 export interface ContactRoutesOptions {
   db: Kysely<Database>;
+  /** The pool under `db`, for the prepared statements of the hot path. */
+  pool: pg.Pool;
 }
 
 const MERGE_PATCH = 'application/merge-patch+json';
@@ -18,8 +21,8 @@ function singleHeader(value: string | string[] | undefined): string | undefined 
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-export const contactRoutes: FastifyPluginAsyncTypebox<ContactRoutesOptions> = async (app, { db }) => {
-  const contacts = new ContactsService(db);
+export const contactRoutes: FastifyPluginAsyncTypebox<ContactRoutesOptions> = async (app, { db, pool }) => {
+  const contacts = new ContactsService(db, pool);
 
   app.get('/whatsapp/contacts', { schema: listContactsSchema }, async (request, reply) => {
     const query = request.query;

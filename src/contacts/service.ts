@@ -1,6 +1,7 @@
 // The rules of the contacts API: identifier resolution, phone normalisation, metadata
 // semantics and limits, conditional requests, and erasure.
 import type { Kysely } from 'kysely';
+import type pg from 'pg';
 import { isoMicros } from '../db/connection.ts';
 import { pgErrorCode, pgErrorConstraint } from '../db/errors.ts';
 import type { Database } from '../db/schema.ts';
@@ -9,6 +10,7 @@ import { ApiError, notFound, preconditionFailed, unprocessable } from '../http/e
 import { cursorPage, type CursorRequest, type OffsetRequest } from '../http/pagination.ts';
 import { enqueueJob } from '../jobs/repo.ts';
 import { brazilianVariant, normalisePhone } from './phone.ts';
+import * as prepared from './prepared.ts';
 import * as repo from './repo.ts';
 import type { ContactLookup, ContactRow } from './repo.ts';
 import { type Contact, type CreateContactBody, type ListContactsQuery, METADATA_MAX_BYTES, METADATA_MAX_DEPTH, READ_ONLY_FIELDS, type UpdateContactBody } from './schemas.ts';
@@ -118,11 +120,14 @@ function sameInstant(given: string, stored: string): boolean {
 }
 
 export class ContactsService {
-  constructor(private readonly db: Kysely<Database>) {}
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly pool: pg.Pool,
+  ) {}
 
   async get(projectId: string, identifier: string): Promise<ContactWithTag> {
     const lookup = parseIdentifier(identifier);
-    const row = lookup ? await repo.findContact(this.db, projectId, lookup) : undefined;
+    const row = lookup ? await prepared.run(this.pool, prepared.selectContactStatement(projectId, lookup)) : undefined;
     if (!row) throw notFound(CONTACT_NOT_FOUND);
     return withTag(row);
   }
@@ -158,11 +163,14 @@ export class ContactsService {
     };
     let row: ContactRow | undefined;
     try {
-      row = await repo.updateContact(this.db, projectId, lookup, changes, {
-        mergeMetadata: options.merge,
-        ifMatch: options.ifMatch,
-        metadataLimits: { bytes: METADATA_MAX_BYTES, depth: METADATA_MAX_DEPTH },
-      });
+      row = await prepared.run(
+        this.pool,
+        prepared.updateContactStatement(projectId, lookup, changes, {
+          mergeMetadata: options.merge,
+          ifMatch: options.ifMatch,
+          metadataLimits: { bytes: METADATA_MAX_BYTES, depth: METADATA_MAX_DEPTH },
+        }),
+      );
     } catch (error) {
       translateWriteError(error, changes.wa_id);
     }

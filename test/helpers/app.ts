@@ -15,6 +15,8 @@ export interface TestApp {
   key: string;
   /** Key of project "beta", for tenant isolation checks. */
   otherKey: string;
+  /** The cipher that seals phone numbers' access tokens in this app. */
+  cipher: TokenCipher;
   request(options: RequestOptions): Promise<TestResponse>;
   close(): Promise<void>;
 }
@@ -41,14 +43,29 @@ export interface TestResponse {
 export const TEST_META_APP_SECRET = 'test-app-secret';
 export const TEST_META_VERIFY_TOKEN = 'test-verify-token';
 
-export async function startTestApp(options: { database?: TestDatabase; rateLimit?: number } = {}): Promise<TestApp> {
+export interface StartTestAppOptions {
+  database?: TestDatabase;
+  rateLimit?: number;
+  /** Meta app secrets (rotation list); defaults to [TEST_META_APP_SECRET]. */
+  metaAppSecrets?: string[];
+  /** Meta verify token; defaults to TEST_META_VERIFY_TOKEN. */
+  metaVerifyToken?: string | null;
+}
+
+export async function startTestApp(options: StartTestAppOptions = {}): Promise<TestApp> {
   const database = options.database ?? (await createTestDatabase());
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const cipher = new TokenCipher(randomBytes(32));
   const app = await buildApp({
     db: database.db,
-    config: { defaultRateLimit: options.rateLimit ?? 1_000_000, metaVerifyToken: TEST_META_VERIFY_TOKEN, metaAppSecrets: [TEST_META_APP_SECRET] },
+    pool: database.pool,
+    config: {
+      defaultRateLimit: options.rateLimit ?? 1_000_000,
+      metaVerifyToken: options.metaVerifyToken === undefined ? TEST_META_VERIFY_TOKEN : options.metaVerifyToken,
+      metaAppSecrets: options.metaAppSecrets ?? [TEST_META_APP_SECRET],
+    },
     logger,
-    cipher: new TokenCipher(randomBytes(32)),
+    cipher,
   });
   await app.ready();
   const { key } = await createKey(database.db, 'alpha');
@@ -81,6 +98,7 @@ export async function startTestApp(options: { database?: TestDatabase; rateLimit
     database,
     key,
     otherKey,
+    cipher,
     request,
     async close() {
       await app.close();

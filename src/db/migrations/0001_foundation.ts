@@ -164,7 +164,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     DECLARE
       m record;
     BEGIN
-      IF j IS NULL THEN
+      -- PostgreSQL's text form is never shorter than compact JSON, so a short one needs no walk.
+      -- Depth needs none either: the API caps both the stored object and every patch at
+      -- max_depth, and a merge is never deeper than the deeper of the two.
+      IF j IS NULL OR octet_length(j::text) <= max_bytes THEN
         RETURN j;
       END IF;
       m := parley_json_measure(j);
@@ -176,9 +179,28 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       END IF;
       RETURN j;
     END $$`.execute(db);
+
+  // version (the ETag) and updated_at move only when a value a client can see changes, so a
+  // PATCH that repeats the stored values is a true no-op, and every writer gets this for free.
+  await sql`
+    CREATE FUNCTION parley_contact_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF (NEW.wa_id, NEW.business_scoped_user_id, NEW.parent_business_scoped_user_id, NEW.username,
+          NEW.profile_name, NEW.display_name, NEW.customer_id, NEW.metadata)
+         IS DISTINCT FROM
+         (OLD.wa_id, OLD.business_scoped_user_id, OLD.parent_business_scoped_user_id, OLD.username,
+          OLD.profile_name, OLD.display_name, OLD.customer_id, OLD.metadata) THEN
+        NEW.version := OLD.version + 1;
+        NEW.updated_at := clock_timestamp();
+      END IF;
+      RETURN NEW;
+    END $$`.execute(db);
+  await sql`CREATE TRIGGER contacts_changed BEFORE UPDATE ON contacts FOR EACH ROW EXECUTE FUNCTION parley_contact_changed()`.execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`DROP TRIGGER IF EXISTS contacts_changed ON contacts`.execute(db);
+  await sql`DROP FUNCTION IF EXISTS parley_contact_changed()`.execute(db);
   await sql`DROP FUNCTION IF EXISTS parley_check_metadata(jsonb, integer, integer)`.execute(db);
   await sql`DROP FUNCTION IF EXISTS parley_json_measure(jsonb)`.execute(db);
   await sql`DROP FUNCTION IF EXISTS parley_merge_patch(jsonb, jsonb)`.execute(db);
