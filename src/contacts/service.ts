@@ -33,6 +33,15 @@ export function parseIdentifier(identifier: string): ContactLookup | null {
   return { by: 'wa_id', value: waId, alternative: brazilianVariant(waId) };
 }
 
+/**
+ * A number written as plain digits (optionally after `+`) read as the stored WhatsApp ID itself,
+ * without phone parsing: what API clients send nearly always. null for any other shape.
+ */
+function plainDigitsLookup(identifier: string): ContactLookup | null {
+  const match = /^\+?(\d{7,15})$/.exec(identifier);
+  return match ? { by: 'wa_id', value: match[1]!, alternative: brazilianVariant(match[1]!) } : null;
+}
+
 export function toContact(row: ContactRow): Contact {
   return {
     id: row.id,
@@ -125,11 +134,26 @@ export class ContactsService {
     private readonly pool: pg.Pool,
   ) {}
 
+  /**
+   * Runs `attempt` for the identifier, cheapest reading first: plain digits are tried as the
+   * stored WhatsApp ID; only when that finds nothing is the identifier parsed in full (phone
+   * normalisation) and tried again. Returns the last lookup tried (null: not an identifier).
+   */
+  private async withLookup<T>(identifier: string, attempt: (lookup: ContactLookup) => Promise<T | undefined>): Promise<{ result: T | undefined; lookup: ContactLookup | null }> {
+    const quick = plainDigitsLookup(identifier);
+    if (quick) {
+      const result = await attempt(quick);
+      if (result !== undefined) return { result, lookup: quick };
+    }
+    const full = parseIdentifier(identifier);
+    if (!full || (quick && full.by === 'wa_id' && full.value === quick.value)) return { result: undefined, lookup: full };
+    return { result: await attempt(full), lookup: full };
+  }
+
   async get(projectId: string, identifier: string): Promise<ContactWithTag> {
-    const lookup = parseIdentifier(identifier);
-    const row = lookup ? await prepared.run(this.pool, prepared.selectContactStatement(projectId, lookup)) : undefined;
-    if (!row) throw notFound(CONTACT_NOT_FOUND);
-    return withTag(row);
+    const { result } = await this.withLookup(identifier, (lookup) => prepared.run(this.pool, prepared.selectContactStatement(projectId, lookup)));
+    if (!result) throw notFound(CONTACT_NOT_FOUND);
+    return withTag(result);
   }
 
   async create(projectId: string, body: CreateContactBody): Promise<ContactWithTag> {
@@ -150,10 +174,8 @@ export class ContactsService {
   }
 
   async update(projectId: string, identifier: string, body: UpdateContactBody, options: { merge: boolean; ifMatch: EntityTag[] | null }): Promise<ContactWithTag> {
-    const lookup = parseIdentifier(identifier);
-    if (!lookup) throw notFound(CONTACT_NOT_FOUND);
     const input = body.contact;
-    await this.checkReadOnlyFields(projectId, lookup, input);
+    await this.checkReadOnlyFields(projectId, identifier, input);
     const changes: repo.ContactChanges = {
       wa_id: input.wa_id === undefined ? undefined : checkedWaId(input.wa_id),
       profile_name: checkedText('profile_name', input.profile_name),
@@ -161,21 +183,16 @@ export class ContactsService {
       customer_id: input.customer_id,
       metadata: checkedMetadata(input.metadata),
     };
-    let row: ContactRow | undefined;
+    const statementOptions = { mergeMetadata: options.merge, ifMatch: options.ifMatch, metadataLimits: { bytes: METADATA_MAX_BYTES, depth: METADATA_MAX_DEPTH } };
+    let outcome: { result: ContactRow | undefined; lookup: ContactLookup | null };
     try {
-      row = await prepared.run(
-        this.pool,
-        prepared.updateContactStatement(projectId, lookup, changes, {
-          mergeMetadata: options.merge,
-          ifMatch: options.ifMatch,
-          metadataLimits: { bytes: METADATA_MAX_BYTES, depth: METADATA_MAX_DEPTH },
-        }),
-      );
+      outcome = await this.withLookup(identifier, (lookup) => prepared.run(this.pool, prepared.updateContactStatement(projectId, lookup, changes, statementOptions)));
     } catch (error) {
       translateWriteError(error, changes.wa_id);
     }
-    if (row) return withTag(row);
-    throw await this.missOrConflict(projectId, lookup, options.ifMatch);
+    if (outcome.result) return withTag(outcome.result);
+    if (!outcome.lookup) throw notFound(CONTACT_NOT_FOUND);
+    throw await this.missOrConflict(projectId, outcome.lookup, options.ifMatch);
   }
 
   /** Hides the contact now and queues the job that erases it, in one transaction. */
@@ -234,10 +251,10 @@ export class ContactsService {
   }
 
   /** Read-only fields may be sent back as they are; a different value is an error, not a no-op. */
-  private async checkReadOnlyFields(projectId: string, lookup: ContactLookup, input: UpdateContactBody['contact']): Promise<void> {
+  private async checkReadOnlyFields(projectId: string, identifier: string, input: UpdateContactBody['contact']): Promise<void> {
     const sent = READ_ONLY_FIELDS.filter((field) => input[field] !== undefined);
     if (sent.length === 0) return;
-    const row = await repo.findContact(this.db, projectId, lookup);
+    const { result: row } = await this.withLookup(identifier, (lookup) => repo.findContact(this.db, projectId, lookup));
     if (!row) throw notFound(CONTACT_NOT_FOUND);
     const current = toContact(row);
     for (const field of sent) {
