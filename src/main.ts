@@ -8,7 +8,6 @@ import { openDatabase, prepareSchema } from './db/database.ts';
 import { createKey, listKeys, revokeKey } from './projects/service.ts';
 import { inboundTextBody } from './meta-inbound/simulate.ts';
 import { signBody } from './meta-inbound/signature.ts';
-import { startServer } from './server.ts';
 
 const USAGE = `Usage: parley <command>
 
@@ -47,6 +46,8 @@ async function withDatabase<T>(config: Config, work: (db: Awaited<ReturnType<typ
 
 async function serve(config: Config): Promise<void> {
   const logger = pino({ level: config.logLevel });
+  // Loaded here, not at the top: the other commands need none of the server's modules.
+  const { startServer } = await import('./server.ts');
   const server = await startServer(config, logger);
   if (server.firstKey) {
     process.stdout.write(

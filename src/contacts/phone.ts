@@ -21,7 +21,14 @@ export function normalisePhone(input: string): string | null {
   if (digits.length < 7 || digits.length > 15) return null;
   const parsed = parsePhoneNumberFromString(`+${digits}`);
   if (!parsed || !parsed.countryCallingCode || !parsed.isPossible()) return null;
-  return parsed.number.slice(1);
+  // libphonenumber drops a national prefix written after the country code (+44 0 20 …). The
+  // result must read back as itself (+86 0 0000 0000 would lose another digit on every reading,
+  // +49 0 0000 would end up too short), or a WhatsApp ID would not find its own contact.
+  const waId = parsed.number.slice(1);
+  if (waId === digits) return waId; // read back unchanged: parsing is deterministic
+  const again = parsePhoneNumberFromString(parsed.number);
+  if (waId.length < 7 || !again || again.number !== parsed.number || !again.isPossible()) return null;
+  return waId;
 }
 
 /**

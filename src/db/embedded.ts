@@ -95,7 +95,8 @@ function assertTraversable(dir: string, identity: Identity | null): void {
   }
 }
 
-function readPostmaster(pgDir: string): { pid: number; port: number } | null {
+/** The running postmaster when it accepts connections (with `starting`: also while it starts). */
+function readPostmaster(pgDir: string, options: { starting?: boolean } = {}): { pid: number; port: number } | null {
   let text: string;
   try {
     text = fs.readFileSync(path.join(pgDir, 'postmaster.pid'), 'utf8');
@@ -107,7 +108,7 @@ function readPostmaster(pgDir: string): { pid: number; port: number } | null {
   const port = Number(lines[3]);
   const status = (lines[7] ?? '').trim();
   if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return null;
-  if (status !== 'ready') return null;
+  if (status !== 'ready' && !options.starting) return null;
   return { pid, port };
 }
 
@@ -128,9 +129,20 @@ function writeOwner(dataDir: string, owner: Owner | null): void {
 function readOrCreatePassword(dataDir: string): string {
   const file = path.join(dataDir, 'pg-password');
   if (fs.existsSync(file)) return fs.readFileSync(file, 'utf8').trim();
+  // Written aside and linked into place, which fails when it exists: when two processes start
+  // at once on a new data dir, both end up with the same password (the one initdb will get).
   const password = randomBytes(24).toString('base64url');
-  fs.writeFileSync(file, password + '\n', { mode: 0o600 });
-  return password;
+  const staging = `${file}.${process.pid}`;
+  fs.writeFileSync(staging, password + '\n', { mode: 0o600 });
+  try {
+    fs.linkSync(staging, file);
+    return password;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return fs.readFileSync(file, 'utf8').trim();
+  } finally {
+    fs.rmSync(staging, { force: true });
+  }
 }
 
 async function freePort(): Promise<number> {
@@ -153,15 +165,21 @@ async function runAs(identity: Identity | null, file: string, args: string[], en
   }
 }
 
+/**
+ * Runs initdb in a folder of this process, then moves it into place in one step: two Parley
+ * processes starting at once on an empty data dir must not both write into the same `pg/`.
+ */
 async function initialise(bins: Binaries, pgDir: string, dataDir: string, password: string, identity: Identity | null): Promise<void> {
-  fs.mkdirSync(pgDir, { recursive: true, mode: 0o700 });
-  if (identity) fs.chownSync(pgDir, identity.uid, identity.gid);
+  const staging = `${pgDir}.init-${process.pid}`;
+  fs.rmSync(staging, { recursive: true, force: true });
+  fs.mkdirSync(staging, { mode: 0o700 });
+  if (identity) fs.chownSync(staging, identity.uid, identity.gid);
   const pwFile = path.join(dataDir, `.initdb-pw-${process.pid}`);
   fs.writeFileSync(pwFile, password + '\n', { mode: 0o600 });
   if (identity) fs.chownSync(pwFile, identity.uid, identity.gid);
   try {
     await runAs(identity, bins.initdb, [
-      `--pgdata=${pgDir}`,
+      `--pgdata=${staging}`,
       `--username=${SUPERUSER}`,
       `--pwfile=${pwFile}`,
       '--auth=scram-sha-256',
@@ -170,8 +188,17 @@ async function initialise(bins: Binaries, pgDir: string, dataDir: string, passwo
       '--locale-provider=builtin',
       '--builtin-locale=C.UTF-8',
     ]);
+    try {
+      fs.renameSync(staging, pgDir); // replaces an empty pg/, fails on a populated one
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+      // Another process initialised it first: use theirs.
+      if (!fs.existsSync(path.join(pgDir, 'PG_VERSION'))) throw new Error(`${pgDir} exists but is not a PostgreSQL data directory; move it away`);
+    }
   } finally {
     fs.rmSync(pwFile, { force: true });
+    fs.rmSync(staging, { recursive: true, force: true });
   }
 }
 
@@ -246,8 +273,14 @@ export async function openEmbeddedDatabase(dataDir: string, role: EmbeddedRole, 
     try {
       await startPostmaster(bins, dataDir, pgDir, identity);
     } catch (error) {
-      // Another Parley process may have started it at the same moment; use that one.
-      running = readPostmaster(pgDir);
+      // Another Parley process may have started it at the same moment: a command uses that one
+      // once it is ready; a server does not run on a postmaster another process is responsible for.
+      if (!readPostmaster(pgDir, { starting: true })) throw error;
+      if (role === 'server') throw new Error(`another Parley process started the embedded PostgreSQL in ${dataDir} at the same moment; not starting a second server on it`);
+      const deadline = Date.now() + 120_000;
+      while (!(running = readPostmaster(pgDir)) && readPostmaster(pgDir, { starting: true }) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
       if (!running) throw error;
     }
     if (!running) {

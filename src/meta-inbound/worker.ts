@@ -5,12 +5,21 @@
 // parked as `failed` with the error, where an operator can see it.
 import { type Kysely, sql } from 'kysely';
 import type { Logger } from 'pino';
+import { pgErrorCode } from '../db/errors.ts';
 import type { Database } from '../db/schema.ts';
 import { PollingLoop } from '../jobs/polling-loop.ts';
 import { countAttempt, finishEvent, lockPendingEvents } from './events-repo.ts';
 import { processEvent } from './processor.ts';
 
 const MAX_ATTEMPTS = 5;
+/** deadlock_detected, serialization_failure. */
+const TRANSIENT = new Set(['40P01', '40001']);
+
+/**
+ * PostgreSQL text and jsonb cannot hold U+0000, yet valid JSON may carry one escaped in a
+ * string ("\u0000"); left in, the body would fail on every attempt and end `failed`.
+ */
+const withoutNul = (_key: string, value: unknown): unknown => (typeof value === 'string' && value.includes('\u0000') ? value.replace(/\u0000/g, '') : value);
 
 export class MetaEventWorker {
   private readonly loop: PollingLoop;
@@ -55,7 +64,7 @@ export class MetaEventWorker {
         try {
           let body: unknown;
           try {
-            body = JSON.parse(event.body);
+            body = JSON.parse(event.body, withoutNul);
           } catch {
             await finishEvent(tx, event.id, 'skipped', 'body is not JSON');
             continue;
@@ -67,6 +76,12 @@ export class MetaEventWorker {
         } catch (error) {
           await sql`ROLLBACK TO SAVEPOINT event`.execute(tx);
           const message = error instanceof Error ? error.message : String(error);
+          // Two workers touching the same users in another order can deadlock; that says nothing
+          // about the body, so it is retried without spending one of its attempts.
+          if (TRANSIENT.has(pgErrorCode(error) ?? '')) {
+            failures.push({ id: event.id, error: message, final: false });
+            continue;
+          }
           const final = event.attempts + 1 >= MAX_ATTEMPTS;
           await countAttempt(tx, event.id, message, final);
           failures.push({ id: event.id, error: message, final });

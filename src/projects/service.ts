@@ -63,6 +63,8 @@ export async function bootstrapDefaultProject(db: Kysely<Database>): Promise<str
 
 export class KeyAuthenticator {
   private readonly cache = new Map<string, { auth: AuthenticatedKey; hash: Buffer; expires: number }>();
+  /** Bumped by every revocation notice: a lookup that was pending meanwhile must not cache its (stale) row. */
+  private generation = 0;
 
   constructor(private readonly db: Kysely<Database>, private readonly now: () => number = Date.now) {}
 
@@ -76,22 +78,25 @@ export class KeyAuthenticator {
     if (cached && cached.expires > this.now()) {
       return timingSafeEqual(cached.hash, hash) ? cached.auth : null;
     }
+    const generation = this.generation;
     const row = await repo.findKeyByPrefix(this.db, prefix);
     if (!row || row.revoked_at !== null || row.key_hash.length !== hash.length || !timingSafeEqual(row.key_hash, hash)) {
       this.cache.delete(prefix);
       return null;
     }
     const auth: AuthenticatedKey = { keyPrefix: prefix, projectId: row.project_id, rateLimit: row.rate_limit_per_minute };
-    this.cache.set(prefix, { auth, hash: row.key_hash, expires: this.now() + CACHE_TTL_MS });
+    if (generation === this.generation) this.cache.set(prefix, { auth, hash: row.key_hash, expires: this.now() + CACHE_TTL_MS });
     return auth;
   }
 
   forget(prefix: string): void {
+    this.generation += 1;
     this.cache.delete(prefix);
   }
 
   /** When the revocation channel cannot be trusted (reconnecting), trust nothing cached. */
   forgetAll(): void {
+    this.generation += 1;
     this.cache.clear();
   }
 }
