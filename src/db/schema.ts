@@ -157,7 +157,7 @@ export interface MarketingPreferencesTable {
   id: Generated<string>;
   project_id: string;
   contact_id: string;
-  phone_number_internal_id: string;
+  phone_number_id: string;
   status: 'stopped' | 'resumed';
   detail: string | null;
   source: 'meta_webhook' | 'meta_delivery_error' | 'meta_synchronous_error';

@@ -19,7 +19,7 @@ export interface PreferenceRow {
 function visible(db: Executor, projectId: string, contactId: string) {
   return db
     .selectFrom('marketing_preferences as mp')
-    .innerJoin('phone_numbers as p', 'p.internal_id', 'mp.phone_number_internal_id')
+    .innerJoin('phone_numbers as p', (join) => join.onRef('p.phone_number_id', '=', 'mp.phone_number_id').onRef('p.project_id', '=', 'mp.project_id'))
     .where('mp.project_id', '=', projectId)
     .where('mp.contact_id', '=', contactId)
     .where('p.deleted_at', 'is', null)
@@ -31,6 +31,6 @@ export async function listPreferences(db: Executor, projectId: string, contactId
   return (await visible(db, projectId, contactId).orderBy('mp.last_event_at', 'desc').orderBy('p.phone_number_id', 'asc').execute()) as PreferenceRow[];
 }
 
-export async function findPreference(db: Executor, projectId: string, contactId: string, phoneNumberInternalId: string): Promise<PreferenceRow | undefined> {
-  return (await visible(db, projectId, contactId).where('mp.phone_number_internal_id', '=', phoneNumberInternalId).executeTakeFirst()) as PreferenceRow | undefined;
+export async function findPreference(db: Executor, projectId: string, contactId: string, phoneNumberId: string): Promise<PreferenceRow | undefined> {
+  return (await visible(db, projectId, contactId).where('mp.phone_number_id', '=', phoneNumberId).executeTakeFirst()) as PreferenceRow | undefined;
 }

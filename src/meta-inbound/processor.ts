@@ -85,7 +85,7 @@ async function ingestStatus(tx: Tx, number: PhoneNumberRow, status: MetaStatus):
       await recordPreference(tx, {
         projectId: number.project_id,
         contactId: contact.id,
-        phoneNumberInternalId: number.internal_id,
+        phoneNumberId: number.phone_number_id,
         status: 'stopped',
         detail: status.errors.find((e) => e.code === MARKETING_STOPPED_ERROR)?.title ?? null,
         source: 'meta_delivery_error',
@@ -112,7 +112,7 @@ async function ingestPreferences(tx: Tx, number: PhoneNumberRow, value: MetaChan
     await recordPreference(tx, {
       projectId: number.project_id,
       contactId: contact.id,
-      phoneNumberInternalId: number.internal_id,
+      phoneNumberId: number.phone_number_id,
       status: preference.value === 'stop' ? 'stopped' : 'resumed',
       detail: nonEmpty(preference.detail),
       source: 'meta_webhook',

@@ -159,6 +159,14 @@ test('unknown contact, unknown number, disconnected number: 404s that tell them 
   assert.ok(!ok(LIST, await list(ALICE)).some((e: { id: string }) => e.id === NUMBER_GONE));
 });
 
+test('a stop survives disconnecting and connecting the same number again', async () => {
+  await connectNumber(t, { phoneNumberId: NUMBER_GONE, name: 'Old line, again' });
+  const entry = ok(GET, await get(ALICE, NUMBER_GONE));
+  assert.equal(entry.status, 'stopped');
+  assert.equal(entry.marketing_allowed, false);
+  assert.equal(entry.config_display_name, 'Old line, again');
+});
+
 test('another project sees neither the contact nor the preference', async () => {
   notFound(LIST, await list(ALICE, t.otherKey), 'Contact not found');
   notFound(LIST, await list(aliceId, t.otherKey), 'Contact not found');

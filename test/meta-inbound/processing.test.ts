@@ -36,7 +36,7 @@ async function message(id: string) {
 }
 
 async function preference(contactId: string, number: ConnectedNumber) {
-  return db().selectFrom('marketing_preferences').selectAll().where('contact_id', '=', contactId).where('phone_number_internal_id', '=', number.internalId).executeTakeFirst();
+  return db().selectFrom('marketing_preferences').selectAll().where('contact_id', '=', contactId).where('phone_number_id', '=', number.phoneNumberId).executeTakeFirst();
 }
 
 test('every message type of the fixtures is stored once with its payload, media flag and text', async () => {

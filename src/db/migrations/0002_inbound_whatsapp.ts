@@ -122,19 +122,21 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     )`.execute(db);
   await sql`CREATE INDEX pending_statuses_wamid_idx ON pending_statuses (project_id, wamid)`.execute(db);
 
+  // Keyed by Meta's phone number id, not by the connection: a number disconnected and connected
+  // again must keep the user's "stop".
   await sql`
     CREATE TABLE marketing_preferences (
       id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
       project_id uuid NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
       contact_id uuid NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
-      phone_number_internal_id uuid NOT NULL REFERENCES phone_numbers(internal_id) ON DELETE CASCADE,
+      phone_number_id text NOT NULL,
       status text NOT NULL CHECK (status IN ('stopped', 'resumed')),
       detail text,
       source text NOT NULL CHECK (source IN ('meta_webhook', 'meta_delivery_error', 'meta_synchronous_error')),
       last_event_at timestamptz NOT NULL,
       created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
       updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-      UNIQUE (contact_id, phone_number_internal_id)
+      UNIQUE (contact_id, phone_number_id)
     )`.execute(db);
 
   for (const table of ['phone_numbers', 'conversations', 'marketing_preferences']) {
