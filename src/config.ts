@@ -22,6 +22,10 @@ export interface Config {
   readonly metaVerifyToken: string | null;
   /** App secrets that may sign Meta webhooks (several while one is being rotated). */
   readonly metaAppSecrets: readonly string[];
+  /** Lets webhooks reach loopback and private addresses (tests, closed networks). */
+  readonly allowPrivateWebhooks: boolean;
+  /** Seconds before each retry of a failed webhook delivery; after the last, it is failed. */
+  readonly webhookRetrySeconds: readonly number[];
 }
 
 export class ConfigError extends Error {}
@@ -78,6 +82,22 @@ function parseSecret(raw: string | undefined): Buffer | null {
   return decoded;
 }
 
+function parseBoolean(name: string, raw: string | undefined): boolean {
+  if (raw === undefined || raw === '') return false;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
+function parseDelays(name: string, raw: string | undefined, fallback: number[]): number[] {
+  if (raw === undefined || raw === '') return fallback;
+  const parts = raw.split(',').map((s) => s.trim());
+  if (parts.length === 0 || parts.some((p) => !/^\d+(\.\d+)?$/.test(p))) {
+    throw new ConfigError(`${name} must be a comma-separated list of seconds such as 10,40,90, got "${raw}"`);
+  }
+  return parts.map(Number);
+}
+
 function parseList(raw: string | undefined): string[] {
   return (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 }
@@ -95,5 +115,7 @@ export function loadConfig(env: Env = process.env): Config {
     secretKey: parseSecret(env.PARLEY_SECRET_KEY),
     metaVerifyToken: env.PARLEY_META_VERIFY_TOKEN === undefined || env.PARLEY_META_VERIFY_TOKEN === '' ? null : env.PARLEY_META_VERIFY_TOKEN,
     metaAppSecrets: Object.freeze(parseList(env.PARLEY_META_APP_SECRET)),
+    allowPrivateWebhooks: parseBoolean('PARLEY_ALLOW_PRIVATE_WEBHOOKS', env.PARLEY_ALLOW_PRIVATE_WEBHOOKS),
+    webhookRetrySeconds: Object.freeze(parseDelays('PARLEY_WEBHOOK_RETRY_SECONDS', env.PARLEY_WEBHOOK_RETRY_SECONDS, [10, 40, 90])),
   });
 }

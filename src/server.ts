@@ -14,7 +14,11 @@ import { endIdleConversations } from './conversations/ingest-repo.ts';
 import { META_EVENTS_CHANNEL } from './meta-inbound/events-repo.ts';
 import { MetaEventWorker } from './meta-inbound/worker.ts';
 import { checkSecretKey, loadOrCreateSecretKey, TokenCipher } from './phone-numbers/token-cipher.ts';
+import { DeliveryWorker } from './webhooks/delivery-worker.ts';
+import { WebhookDispatcher } from './webhooks/dispatcher.ts';
+import { queueInactivityEvents, WEBHOOK_DELIVERIES_CHANNEL, WEBHOOK_EVENTS_CHANNEL } from './webhooks/outbox-repo.ts';
 import { bootstrapDefaultProject, KeyAuthenticator, KEY_REVOKED_CHANNEL } from './projects/service.ts';
+import { purgeOldDeliveries } from './webhook-deliveries/repo.ts';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -41,6 +45,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const authenticator = new KeyAuthenticator(db);
     const runner = new JobRunner(db, jobRegistry(db), logger, { pollMs: config.jobPollMs });
     const inbound = new MetaEventWorker(db, logger, { pollMs: config.jobPollMs });
+    const dispatcher = new WebhookDispatcher(db, logger, { pollMs: config.jobPollMs });
+    const deliveries = new DeliveryWorker(db, logger, { pollMs: config.jobPollMs, retrySeconds: config.webhookRetrySeconds, allowPrivate: config.allowPrivateWebhooks });
     const listener = await startListener(
       database.url,
       {
@@ -48,11 +54,15 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
           [KEY_REVOKED_CHANNEL]: (prefix) => authenticator.forget(prefix),
           [JOBS_CHANNEL]: () => runner.wake(),
           [META_EVENTS_CHANNEL]: () => inbound.wake(),
+          [WEBHOOK_EVENTS_CHANNEL]: () => dispatcher.wake(),
+          [WEBHOOK_DELIVERIES_CHANNEL]: () => deliveries.wake(),
         },
         onReset: () => {
           authenticator.forgetAll();
           runner.wake();
           inbound.wake();
+          dispatcher.wake();
+          deliveries.wake();
         },
       },
       logger,
@@ -61,10 +71,25 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     await app.listen({ port: config.port, host: config.host });
     runner.start();
     inbound.start();
+    dispatcher.start();
+    deliveries.start();
+    // Inactivity events, once per webhook, conversation and quiet period; safe on every node.
+    const inactivity = setInterval(() => {
+      queueInactivityEvents(db).catch((error: unknown) => logger.warn({ err: error }, 'inactivity sweep failed'));
+    }, 30_000);
+    inactivity.unref();
     const maintenance = setInterval(() => {
       purgeExpiredIdempotencyKeys(db).catch((error: unknown) => logger.warn({ err: error }, 'idempotency purge failed'));
     }, HOUR);
     maintenance.unref();
+    // Deliveries are kept 30 days; every node may purge, the DELETE is idempotent.
+    const deliveryPurge = setInterval(() => {
+      purgeOldDeliveries(db, new Date()).then(
+        (deleted) => deleted > 0 && logger.info({ deleted }, 'purged old webhook deliveries'),
+        (error: unknown) => logger.warn({ err: error }, 'webhook delivery purge failed'),
+      );
+    }, HOUR);
+    deliveryPurge.unref();
     // Idle conversations end after 24 hours; every node may sweep, the UPDATE is idempotent.
     const sweep = setInterval(() => {
       endIdleConversations(db, new Date()).then(
@@ -85,10 +110,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       close() {
         closing ??= (async () => {
           clearInterval(maintenance);
+          clearInterval(deliveryPurge);
           clearInterval(sweep);
+          clearInterval(inactivity);
           await app.close();
           await runner.stop();
           await inbound.stop();
+          await dispatcher.stop();
+          await deliveries.stop();
           await listener.close();
           await database.close();
           logger.info('Parley stopped');

@@ -166,6 +166,77 @@ export interface MarketingPreferencesTable {
   updated_at: Timestamp;
 }
 
+export interface WebhooksTable {
+  id: Generated<string>;
+  project_id: string;
+  phone_number_id: string | null;
+  url: string;
+  kind: Generated<'kapso' | 'meta'>;
+  events: Generated<string[]>;
+  active: Generated<boolean>;
+  secret_key: string | null;
+  headers: ColumnType<Record<string, string> | null, string | null | undefined, string | null>;
+  buffer_enabled: Generated<boolean>;
+  buffer_window_seconds: Generated<number>;
+  max_buffer_size: Generated<number>;
+  buffer_events: Generated<string[]>;
+  inactivity_minutes: Generated<number>;
+  payload_version: Generated<string>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface WebhookEventsTable {
+  id: Generated<string>;
+  project_id: string;
+  phone_number_id: string | null;
+  webhook_id: string | null;
+  event: string;
+  subject: ColumnType<Record<string, unknown>, string | undefined, string>;
+  created_at: Timestamp;
+  dispatched_at: string | null;
+}
+
+export interface WebhookDeliveriesTable {
+  id: Generated<string>;
+  project_id: string;
+  webhook_id: string | null;
+  webhook_url: string;
+  event: string;
+  phone_number_id: string | null;
+  conversation_id: string | null;
+  conversation_phone_number: string | null;
+  idempotency_key: string;
+  body: string | null;
+  batch_items: ColumnType<unknown[] | null, string | null | undefined, string | null>;
+  status: Generated<'pending' | 'delivered' | 'failed'>;
+  attempt_count: Generated<number>;
+  next_attempt_at: Timestamp;
+  locked_until: string | null;
+  response_status: number | null;
+  last_error: string | null;
+  last_attempt_at: string | null;
+  delivered_at: string | null;
+  failed_at: string | null;
+  created_at: Timestamp;
+}
+
+export interface WebhookAttemptsTable {
+  id: Generated<number>;
+  delivery_id: string;
+  attempt: number;
+  started_at: string;
+  duration_ms: number;
+  response_status: number | null;
+  error: string | null;
+}
+
+export interface WebhookInactivityNoticesTable {
+  webhook_id: string;
+  conversation_id: string;
+  last_active_at: string;
+}
+
 export interface Database {
   projects: ProjectsTable;
   api_keys: ApiKeysTable;
@@ -180,4 +251,9 @@ export interface Database {
   messages: MessagesTable;
   pending_statuses: PendingStatusesTable;
   marketing_preferences: MarketingPreferencesTable;
+  webhooks: WebhooksTable;
+  webhook_events: WebhookEventsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
+  webhook_inactivity_notices: WebhookInactivityNoticesTable;
 }

@@ -19,6 +19,8 @@ export const MARKETING_STOPPED_ERROR = 131050;
 export interface ProcessResult {
   state: 'processed' | 'skipped';
   note: string | null;
+  /** The connected numbers this body was about, for forwarding it to their meta webhooks. */
+  numbers: PhoneNumberRow[];
 }
 
 function digits(value: string | null): string | null {
@@ -155,5 +157,6 @@ export async function processEvent(tx: Tx, body: MetaWebhookBody): Promise<Proce
       }
     }
   }
-  return { state: handled > 0 ? 'processed' : 'skipped', note: notes.length > 0 ? notes.join('; ').slice(0, 1000) : null };
+  const handledNumbers = [...numbers.values()].filter((n): n is PhoneNumberRow => n !== undefined && n.inbound_processing_enabled);
+  return { state: handled > 0 ? 'processed' : 'skipped', note: notes.length > 0 ? notes.join('; ').slice(0, 1000) : null, numbers: handledNumbers };
 }

@@ -9,6 +9,7 @@ import { pgErrorCode } from '../db/errors.ts';
 import type { Database } from '../db/schema.ts';
 import { PollingLoop } from '../jobs/polling-loop.ts';
 import { countAttempt, finishEvent, lockPendingEvents } from './events-repo.ts';
+import { emitMetaRaw } from '../webhooks/outbox-repo.ts';
 import { processEvent } from './processor.ts';
 
 const MAX_ATTEMPTS = 5;
@@ -70,6 +71,7 @@ export class MetaEventWorker {
             continue;
           }
           const result = await processEvent(tx, body as never);
+          for (const number of result.numbers) await emitMetaRaw(tx, number.project_id, number.phone_number_id, event.id);
           await finishEvent(tx, event.id, result.state, result.note);
           if (result.note) this.logger.info({ event: event.id, state: result.state, note: result.note }, 'inbound event');
           await sql`RELEASE SAVEPOINT event`.execute(tx);

@@ -132,3 +132,10 @@ export async function listPhoneNumbers(db: Executor, projectId: string, filters:
   ]);
   return { rows: rows as PhoneNumberRow[], total: Number(count.n) };
 }
+
+/** A number by Parley's id, connected or not: what webhook payloads about it describe. */
+export async function findByInternalId(db: Executor, projectId: string, internalId: string): Promise<PhoneNumberRow | undefined> {
+  return (await db.selectFrom('phone_numbers').select(COLUMNS).where('project_id', '=', projectId).where('internal_id', '=', internalId).executeTakeFirst()) as
+    | PhoneNumberRow
+    | undefined;
+}

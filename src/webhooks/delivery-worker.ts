@@ -1,0 +1,95 @@
+// Sends due deliveries: signed POSTs with the event headers and the webhook's own headers,
+// retried on the configured schedule (10 s, 40 s, 90 s by default) and then marked failed.
+// Every attempt is recorded. Attempts run concurrently, up to `concurrency` per node.
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { Database } from '../db/schema.ts';
+import { PollingLoop } from '../jobs/polling-loop.ts';
+import { type ClaimedDelivery, claimDueDeliveries, recordAttempt, setBody } from './outbox-repo.ts';
+import { send, signature } from './sender.ts';
+
+export interface DeliveryWorkerOptions {
+  pollMs: number;
+  retrySeconds: readonly number[];
+  allowPrivate: boolean;
+  timeoutMs?: number;
+  concurrency?: number;
+}
+
+const TIMEOUT_MS = 10_000;
+
+/** The headers of one attempt; the webhook's own headers cannot override Parley's. */
+export function deliveryHeaders(d: ClaimedDelivery, body: string): Record<string, string> {
+  const headers: Record<string, string> = { ...(d.headers ?? {}) };
+  headers['x-webhook-event'] = d.event;
+  headers['x-idempotency-key'] = d.idempotency_key;
+  headers['x-webhook-payload-version'] = 'v2';
+  if (d.secret_key) headers['x-webhook-signature'] = signature(body, d.secret_key);
+  if (d.batch_items) {
+    headers['x-webhook-batch'] = 'true';
+    headers['x-batch-size'] = String(d.batch_items.length);
+  }
+  return headers;
+}
+
+export class DeliveryWorker {
+  private readonly loop: PollingLoop;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly logger: Logger,
+    private readonly options: DeliveryWorkerOptions,
+  ) {
+    this.loop = new PollingLoop(() => this.drain(), options.pollMs, logger, 'webhook delivery worker');
+  }
+
+  start(): void {
+    this.loop.start();
+  }
+
+  wake(): void {
+    this.loop.wake();
+  }
+
+  async stop(): Promise<void> {
+    await this.loop.stop();
+  }
+
+  /** Sends everything due now; returns how many attempts were made. */
+  async drain(): Promise<number> {
+    let total = 0;
+    const timeout = this.options.timeoutMs ?? TIMEOUT_MS;
+    for (;;) {
+      const claimed = await claimDueDeliveries(this.db, this.options.concurrency ?? 50, Math.ceil(timeout / 1000) + 30);
+      if (claimed.length === 0) return total;
+      await Promise.all(claimed.map((d) => this.attempt(d, timeout)));
+      total += claimed.length;
+      if (this.loop.stopRequested) return total;
+    }
+  }
+
+  private async attempt(d: ClaimedDelivery, timeoutMs: number): Promise<void> {
+    const startedAt = new Date();
+    const outcome = (status: number | null, error: string | null, delivered: boolean) => {
+      const retries = this.options.retrySeconds;
+      const result = delivered ? { delivered: true as const } : d.attempt_count <= retries.length && d.active ? { retryAfterSeconds: retries[d.attempt_count - 1]! } : { failed: true as const };
+      return { deliveryId: d.id, attempt: d.attempt_count, startedAt, durationMs: Date.now() - startedAt.getTime(), responseStatus: status, error, result };
+    };
+    try {
+      if (!d.url || !d.active) {
+        await recordAttempt(this.db, outcome(null, d.url ? 'the webhook is inactive' : 'the webhook was deleted', false));
+        return;
+      }
+      let body = d.body;
+      if (body === null) {
+        body = JSON.stringify({ type: d.event, batch: true, data: d.batch_items ?? [] });
+        await setBody(this.db, d.id, body);
+      }
+      const result = await send({ url: d.url, body, headers: deliveryHeaders(d, body), timeoutMs, allowPrivate: this.options.allowPrivate });
+      await recordAttempt(this.db, outcome(result.status, result.error, result.error === null));
+      if (result.error) this.logger.info({ delivery: d.id, attempt: d.attempt_count, error: result.error }, 'webhook attempt failed');
+    } catch (error) {
+      this.logger.error({ err: error, delivery: d.id }, 'webhook attempt could not be recorded');
+    }
+  }
+}
