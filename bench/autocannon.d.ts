@@ -1,4 +1,4 @@
-// The part of autocannon 9's programmatic API that bench/run.ts uses (the package ships no types).
+// The part of autocannon 9's programmatic API that bench/run.ts and bench/inbound.ts use (the package ships no types).
 declare module 'autocannon' {
   import type { EventEmitter } from 'node:events';
 
@@ -17,6 +17,8 @@ declare module 'autocannon' {
     url: string;
     connections?: number;
     duration?: number;
+    /** Stop after this many requests in total (instead of after `duration`). */
+    amount?: number;
     headers?: Record<string, string>;
     method?: string;
     body?: string;

@@ -1,38 +1,25 @@
-// One benchmark run, start to finish (see bench/README.md):
+// The contacts benchmark (`npm run bench`), start to finish (see bench/README.md):
 //   fresh data dir → Parley (own embedded PostgreSQL) → unlimited key → SQL-seeded contacts →
 //   GET/PATCH load against Parley and against bench/baseline.ts (same SQL, raw node:http + pg) →
 //   grow the table → sequential search latency → RSS → Markdown table, appended to RESULTS.md.
 // Everything listens on 127.0.0.1, every phase is bounded, and the run cleans up after itself
-// (also on error, on Ctrl-C and when the BENCH_TIMEOUT_MINUTES watchdog fires).
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
+// (also on error, on Ctrl-C and when the BENCH_TIMEOUT_MINUTES watchdog fires): bench/lib/.
 import path from 'node:path';
-import { promisify } from 'node:util';
-import autocannon, { type Instance } from 'autocannon';
+import autocannon from 'autocannon';
 import { DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler } from 'kysely';
 import type pg from 'pg';
 import * as repo from '../src/contacts/repo.ts';
-import { createPool } from '../src/db/connection.ts';
 import type { Database } from '../src/db/schema.ts';
+import { cpuWindow, fmt, memory, percentile } from './lib/measure.ts';
+import { connectEmbedded, createUnlimitedKey, freshDataDir, startParley } from './lib/parley.ts';
+import { FIRST_NAMES, LAST_NAMES, PHONE_SQL, phoneOf, pick, prng, substringOf } from './lib/people.ts';
+import { DATA_ROOT, log, ROOT, runBenchmark, setCurrentLoad, startChild, stopChild, freePort, waitForHttp } from './lib/processes.ts';
+import { knob, loadavg, machine, machineLine, publish, sectionTitle } from './lib/report.ts';
 
-const execFileAsync = promisify(execFile);
-const BENCH_DIR = import.meta.dirname;
-const ROOT = path.resolve(BENCH_DIR, '..');
-const DATA_ROOT = path.join(BENCH_DIR, '.data');
-const RESULTS = path.join(BENCH_DIR, 'RESULTS.md');
 const CONTACTS_PATH = '/platform/v1/whatsapp/contacts';
 
 // ---------------------------------------------------------------------------------------------
 // Knobs
-
-function knob(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^\d+$/.test(raw)) throw new Error(`${name} must be a whole number, got "${raw}"`);
-  return Number(raw);
-}
 
 const DURATION = knob('BENCH_DURATION', 12);
 const WARMUP = knob('BENCH_WARMUP', 3);
@@ -55,31 +42,6 @@ if (LARGE > 9_000_000) throw new Error('BENCH_CONTACTS_LARGE must be at most 900
 // ---------------------------------------------------------------------------------------------
 // Seed data: deterministic, so the load generator knows which numbers exist without asking.
 
-/** Contact n (1-based) has this WhatsApp ID: 1 555 plus a permutation of n over 7 digits. */
-const phoneOf = (n: number) => `1555${String((n * 7919 + 12345) % 10_000_000).padStart(7, '0')}`;
-const PHONE_SQL = (g: string) => `'1555' || lpad(((${g} * 7919 + 12345) % 10000000)::text, 7, '0')`;
-
-const FIRST_NAMES = [
-  'Maria', 'José', 'Ana', 'Juan', 'Luis', 'Carlos', 'Sofia', 'Lucia', 'Mateo', 'Valentina', 'Camila', 'Diego', 'Gabriel', 'Isabela',
-  'Fernanda', 'Rafael', 'Bruno', 'Larissa', 'Thiago', 'Beatriz', 'Ahmed', 'Mohamed', 'Fatima', 'Aisha', 'Omar', 'Youssef', 'Layla',
-  'Priya', 'Rahul', 'Arjun', 'Ananya', 'Deepak', 'Sunita', 'Vikram', 'Kavya', 'Wei', 'Li', 'Jing', 'Hao', 'Mei', 'Yuki', 'Haruto',
-  'Sakura', 'Minjun', 'Jiwoo', 'Olga', 'Ivan', 'Dmitri', 'Natasha', 'Sergei', 'Anna', 'Lukas', 'Emma', 'Leon', 'Mia', 'Noah',
-  'Hannah', 'Felix', 'Lena', 'Paul', 'Chloe', 'Louis', 'Camille', 'Hugo', 'Manon', 'Giulia', 'Marco', 'Francesca', 'Alessandro',
-  'Chiara', 'James', 'Olivia', 'William', 'Ava', 'Benjamin', 'Charlotte', 'Elijah', 'Amelia', 'Lucas', 'Harper', 'Kwame', 'Amara',
-  'Chinedu', 'Ngozi', 'Tunde', 'Zanele', 'Sipho', 'Thandiwe', 'Mehmet', 'Elif', 'Emre', 'Zeynep', 'Nguyen', 'Linh', 'Minh',
-  'Siti', 'Budi', 'Putri', 'Andrea', 'Daniel', 'Sara', 'David', 'Laura', 'Pedro', 'Joao', 'Miguel',
-];
-const LAST_NAMES = [
-  'Silva', 'Santos', 'Oliveira', 'Souza', 'Pereira', 'Costa', 'Rodrigues', 'Almeida', 'Nascimento', 'Lima', 'Garcia', 'Martinez',
-  'Lopez', 'Gonzalez', 'Hernandez', 'Perez', 'Sanchez', 'Ramirez', 'Torres', 'Flores', 'Rivera', 'Gomez', 'Diaz', 'Cruz', 'Morales',
-  'Reyes', 'Gutierrez', 'Ortiz', 'Castillo', 'Romero', 'Khan', 'Ali', 'Hassan', 'Hussein', 'Rahman', 'Haddad', 'Mansour', 'Sharma',
-  'Patel', 'Singh', 'Kumar', 'Gupta', 'Reddy', 'Iyer', 'Chen', 'Wang', 'Zhang', 'Liu', 'Huang', 'Zhao', 'Tanaka', 'Suzuki', 'Sato',
-  'Kim', 'Park', 'Lee', 'Ivanov', 'Petrov', 'Smirnov', 'Kuznetsov', 'Müller', 'Schmidt', 'Schneider', 'Fischer', 'Weber', 'Meyer',
-  'Wagner', 'Becker', 'Martin', 'Bernard', 'Dubois', 'Moreau', 'Laurent', 'Rossi', 'Russo', 'Ferrari', 'Esposito', 'Bianchi',
-  'Romano', 'Smith', 'Johnson', 'Williams', 'Brown', 'Jones', 'Miller', 'Davis', 'Wilson', 'Anderson', 'Taylor', 'Thomas',
-  'Okafor', 'Adeyemi', 'Mensah', 'Dlamini', 'Nkosi', 'Yilmaz', 'Kaya', 'Demir', 'Tran', 'Pham', 'Santoso', 'Wijaya',
-];
-
 /** Inserts contacts numbered from..to (inclusive) into the project, in one statement. */
 async function seedContacts(pool: pg.Pool, projectId: string, from: number, to: number): Promise<void> {
   if (to < from) return;
@@ -101,167 +63,8 @@ async function seedContacts(pool: pg.Pool, projectId: string, from: number, to: 
   );
 }
 
-/** Small deterministic PRNG so that every run uses the same phone numbers and search terms. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const pick = <T>(rand: () => number, list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
-const substringOf = (rand: () => number, text: string, min: number, max: number) => {
-  const length = Math.min(text.length, min + Math.floor(rand() * (max - min + 1)));
-  const start = Math.floor(rand() * (text.length - length + 1));
-  return text.slice(start, start + length);
-};
-
 // ---------------------------------------------------------------------------------------------
-// Processes and cleanup
-
-interface Child {
-  name: string;
-  proc: ChildProcess;
-  exited: Promise<void>;
-}
-const children: Child[] = [];
-const pools: pg.Pool[] = [];
-let dataDir: string | null = null;
-let currentLoad: Instance | null = null;
-let cleaning: Promise<void> | null = null;
-
-const log = (message: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function startChild(name: string, args: string[], env: NodeJS.ProcessEnv, logFile: string): Child {
-  const out = fs.openSync(logFile, 'a');
-  // Own process group: a Ctrl-C reaches only this orchestrator, which then stops the children in order.
-  const proc = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', out, out], detached: true });
-  fs.closeSync(out);
-  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  const child = { name, proc, exited };
-  children.push(child);
-  return child;
-}
-
-async function stopChild(child: Child, graceMs: number): Promise<void> {
-  if (child.proc.exitCode !== null || child.proc.signalCode !== null) return;
-  child.proc.kill('SIGTERM');
-  const timer = sleep(graceMs).then(() => 'timeout' as const);
-  if ((await Promise.race([child.exited.then(() => 'exited' as const), timer])) === 'timeout') {
-    log(`${child.name} did not stop within ${graceMs} ms: SIGKILL`);
-    child.proc.kill('SIGKILL');
-    await child.exited;
-  }
-}
-
-function postmasterPid(dir: string): number | null {
-  try {
-    const pid = Number(fs.readFileSync(path.join(dir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return null;
-  }
-}
-
-async function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    currentLoad?.stop();
-    await Promise.allSettled(pools.map((pool) => pool.end()));
-    // The baseline first, then Parley, which stops its embedded PostgreSQL on SIGTERM.
-    for (const child of [...children].reverse()) await stopChild(child, child.name === 'parley' ? 90_000 : 5_000).catch(() => undefined);
-    if (dataDir) {
-      const pid = postmasterPid(dataDir);
-      if (pid !== null) {
-        log(`embedded PostgreSQL (pid ${pid}) still running: fast shutdown`);
-        process.kill(pid, 'SIGINT');
-        for (let i = 0; i < 120 && postmasterPid(dataDir) !== null; i++) await sleep(500);
-      }
-      if (!KEEP_DATA && postmasterPid(dataDir) === null) fs.rmSync(dataDir, { recursive: true, force: true });
-      else log(`data left in ${dataDir}`);
-    }
-  })();
-  return cleaning;
-}
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`${signal}: cleaning up`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForHttp(child: Child, url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.proc.exitCode !== null) throw new Error(`${child.name} exited with code ${child.proc.exitCode} while starting`);
-    try {
-      const response = await fetch(url);
-      await response.arrayBuffer();
-      if (response.status < 500) return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(250);
-  }
-  throw new Error(`${child.name} did not answer ${url} within ${timeoutMs} ms`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Measurement helpers
-
-const TICK_US = 1e6 / Number((await execFileAsync('getconf', ['CLK_TCK'])).stdout.trim() || 100);
-
-function cpuTicks(pid: number): { user: number; sys: number } {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: Number(fields[11]), sys: Number(fields[12]) }; // utime, stime
-}
-
-/** CPU ticks of the postmaster and every process it forked (backends, walwriter, …). */
-function postgresTicks(postmaster: number): Map<number, number> {
-  const ticks = new Map<number, number>();
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const pid = Number(entry);
-      if (pid === postmaster || Number(fields[1]) === postmaster) ticks.set(pid, Number(fields[11]) + Number(fields[12]));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return ticks;
-}
-
-function memory(pid: number): { rss: number; hwm: number } {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024 };
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-const fmt = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : '–');
+// Load and search runs
 
 interface LoadResult {
   target: string;
@@ -305,22 +108,18 @@ function loadOptions(target: Target, op: 'GET' | 'PATCH', key: string, seconds: 
 
 async function runLoad(target: Target, op: 'GET' | 'PATCH', key: string, postmaster: number, seed: number): Promise<LoadResult> {
   if (WARMUP > 0) {
-    currentLoad = autocannon(loadOptions(target, op, key, WARMUP, seed + 1));
-    await currentLoad;
+    const warmup = autocannon(loadOptions(target, op, key, WARMUP, seed + 1));
+    setCurrentLoad(warmup);
+    await warmup;
   }
   const latencies: number[] = [];
-  const pgBefore = postgresTicks(postmaster);
-  const serverBefore = cpuTicks(target.pid);
-  const clientBefore = process.cpuUsage();
-  currentLoad = autocannon(loadOptions(target, op, key, DURATION, seed));
-  currentLoad.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => latencies.push(ms));
-  const result = await currentLoad;
-  currentLoad = null;
-  const client = process.cpuUsage(clientBefore);
-  const serverAfter = cpuTicks(target.pid);
-  const serverTicks = serverAfter.user + serverAfter.sys - serverBefore.user - serverBefore.sys;
-  let pgTicks = 0;
-  for (const [pid, ticks] of postgresTicks(postmaster)) pgTicks += ticks - (pgBefore.get(pid) ?? 0);
+  const cpu = cpuWindow(target.pid, postmaster);
+  const load = autocannon(loadOptions(target, op, key, DURATION, seed));
+  setCurrentLoad(load);
+  load.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => latencies.push(ms));
+  const result = await load;
+  setCurrentLoad(null);
+  const used = cpu.read();
   latencies.sort((a, b) => a - b);
   const requests = result['2xx'] + result.non2xx;
   const perRequest = (us: number) => (requests > 0 ? us / requests : NaN);
@@ -333,10 +132,10 @@ async function runLoad(target: Target, op: 'GET' | 'PATCH', key: string, postmas
     requests,
     non2xx: result.non2xx,
     errors: result.errors,
-    serverCpuUs: perRequest(serverTicks * TICK_US),
-    serverSysUs: perRequest((serverAfter.sys - serverBefore.sys) * TICK_US),
-    pgCpuUs: perRequest(pgTicks * TICK_US),
-    clientCpuUs: perRequest(client.user + client.system),
+    serverCpuUs: perRequest(used.serverUs),
+    serverSysUs: perRequest(used.serverSysUs),
+    pgCpuUs: perRequest(used.pgUs),
+    clientCpuUs: perRequest(used.clientUs),
   };
   log(`${target.name} ${op}: ${fmt(row.rps, 0)} req/s, p50 ${fmt(row.p50, 2)} ms, p99 ${fmt(row.p99, 2)} ms, non-2xx ${row.non2xx}, errors ${row.errors}`);
   return row;
@@ -422,61 +221,19 @@ async function capturedSql(run: (db: Kysely<Database>) => Promise<unknown>): Pro
 // ---------------------------------------------------------------------------------------------
 // The run
 
-async function machine(pool: pg.Pool) {
-  const cpuinfo = fs.readFileSync('/proc/cpuinfo', 'utf8');
-  const meminfo = fs.readFileSync('/proc/meminfo', 'utf8');
-  const memKib = Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0);
-  const { rows } = await pool.query<{ version: string; shared_buffers: string }>(`SELECT current_setting('server_version') AS version, current_setting('shared_buffers') AS shared_buffers`);
-  return {
-    nproc: (await execFileAsync('nproc')).stdout.trim(),
-    memory: `${(memKib / 1024 / 1024).toFixed(1)} GiB`,
-    cpu: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? 'unknown',
-    node: process.version,
-    postgres: `${rows[0]!.version} (embedded, shared_buffers ${rows[0]!.shared_buffers})`,
-  };
-}
-
-const loadavg = () => os.loadavg().map((v) => v.toFixed(2)).join(' ');
-
 async function main(): Promise<void> {
   const startedAt = new Date();
   const loadAtStart = loadavg();
-  fs.mkdirSync(DATA_ROOT, { recursive: true });
-  for (const entry of fs.readdirSync(DATA_ROOT)) {
-    const old = path.join(DATA_ROOT, entry);
-    if (!entry.startsWith('run-')) continue;
-    if (postmasterPid(old) === null) fs.rmSync(old, { recursive: true, force: true });
-    else log(`leaving ${old}: its PostgreSQL is still running`);
-  }
-  dataDir = path.join(DATA_ROOT, `run-${startedAt.toISOString().replace(/[:.]/g, '-')}`);
-  fs.mkdirSync(dataDir, { recursive: true });
+  const dataDir = freshDataDir(startedAt);
   log(`data dir ${dataDir}; ${SMALL} then ${LARGE} contacts, ${CONNECTIONS} connections, ${WARMUP}+${DURATION} s per load run`);
 
   // Parley, with its own embedded PostgreSQL.
-  const parleyPort = await freePort();
-  const parleyEnv = { HOST: '127.0.0.1', PARLEY_DATA_DIR: dataDir, LOG_LEVEL: 'warn', DATABASE_URL: '' };
   // BENCH_CPU_PROF=1: V8 CPU profile of the Parley process, written when it exits (outside the run dir, which is removed).
   const profileDir = path.join(DATA_ROOT, `profile-${path.basename(dataDir).slice(4)}`);
-  const nodeArgs = PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  const parley = startChild('parley', [...nodeArgs, '--import', 'tsx', 'src/main.ts', 'serve'], { ...parleyEnv, PORT: String(parleyPort) }, path.join(dataDir, 'parley.log'));
-  const parleyUrl = `http://127.0.0.1:${parleyPort}`;
-  await waitForHttp(parley, `${parleyUrl}/readyz`, 180_000);
-  log(`Parley (pid ${parley.proc.pid}) ready at ${parleyUrl}`);
-
-  const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'keys', 'create', '--project', 'bench', '--rate-limit', '0'], {
-    cwd: ROOT,
-    env: { ...process.env, ...parleyEnv },
-  });
-  const key = stdout.trim();
-  if (!/^prl_/.test(key)) throw new Error(`unexpected key output: ${stdout}`);
-
-  // The embedded database's URL, as Parley builds it.
-  const password = fs.readFileSync(path.join(dataDir, 'pg-password'), 'utf8').trim();
-  const pgPort = Number(fs.readFileSync(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[3]);
-  const postmaster = postmasterPid(dataDir)!;
-  const databaseUrl = `postgres://parley:${encodeURIComponent(password)}@127.0.0.1:${pgPort}/parley`;
-  const pool = createPool(databaseUrl, { max: 2, applicationName: 'bench' });
-  pools.push(pool);
+  const parley = await startParley(dataDir, { nodeArgs: PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [] });
+  const parleyUrl = parley.url;
+  const key = await createUnlimitedKey(parley, 'bench');
+  const { databaseUrl, postmaster, pool } = connectEmbedded(dataDir);
   const projectId = (await pool.query<{ id: string }>(`SELECT id FROM projects WHERE name = 'bench'`)).rows[0]!.id;
   const info = await machine(pool);
 
@@ -518,7 +275,7 @@ async function main(): Promise<void> {
   }
 
   const targets: Target[] = [
-    { name: 'Parley', url: parleyUrl, pid: parley.proc.pid! },
+    { name: 'Parley', url: parleyUrl, pid: parley.pid },
     { name: 'baseline', url: baselineUrl, pid: baseline.proc.pid! },
   ];
   const loads: LoadResult[] = [];
@@ -592,8 +349,8 @@ async function main(): Promise<void> {
   };
   const verdict = (ok: boolean) => (ok ? 'meets target' : '**below target**');
   const lines: string[] = [];
-  lines.push(`## ${startedAt.toISOString().replace('T', ' ').slice(0, 16)} UTC${LABEL ? ` — ${LABEL}` : ''}`, '');
-  lines.push(`- Machine: ${info.nproc} CPUs (${info.cpu}), ${info.memory} RAM; Node ${info.node}; PostgreSQL ${info.postgres}`);
+  lines.push(sectionTitle(startedAt, LABEL), '');
+  lines.push(machineLine(info));
   lines.push(`- Load average (1/5/15 min) at start: ${loadAtStart}; at end: ${loadAtEnd}`);
   lines.push(
     `- Config: ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s per run, pool ${POOL_SIZE} on both servers, ${SMALL.toLocaleString('en')} contacts for load` +
@@ -626,34 +383,9 @@ async function main(): Promise<void> {
   lines.push('</details>', '');
   const report = lines.join('\n');
 
-  process.stdout.write(`\n${report}\n`);
-  if (APPEND) {
-    const header = fs.existsSync(RESULTS) ? '' : '# Benchmark results\n\nAppended by `npm run bench` (bench/run.ts); see bench/README.md for what is measured.\n\n';
-    fs.appendFileSync(RESULTS, `${header}${report}\n`);
-    log(`appended to ${path.relative(ROOT, RESULTS)}`);
-  }
+  publish(report, APPEND);
   if (PROFILE) log(`CPU profile of Parley goes to ${profileDir} when it exits; summarise it with: node --import tsx bench/profile-summary.ts ${path.relative(ROOT, profileDir)}`);
 }
 
-const watchdog = setTimeout(() => {
-  log(`BENCH_TIMEOUT_MINUTES (${TIMEOUT_MINUTES}) reached: stopping`);
-  void cleanup().finally(() => process.exit(3));
-}, TIMEOUT_MINUTES * 60_000);
-watchdog.unref();
 
-let exitCode = 0;
-try {
-  await main();
-} catch (error) {
-  exitCode = 1;
-  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  if (dataDir) {
-    for (const file of ['parley.log', 'baseline.log']) {
-      const full = path.join(dataDir, file);
-      if (fs.existsSync(full)) log(`${file} (tail):\n${fs.readFileSync(full, 'utf8').split('\n').slice(-20).join('\n')}`);
-    }
-  }
-} finally {
-  await cleanup();
-}
-process.exit(exitCode);
+await runBenchmark(main, { timeoutMinutes: TIMEOUT_MINUTES, keepData: KEEP_DATA, logFiles: ['parley.log', 'baseline.log'] });
