@@ -84,12 +84,22 @@ async function postgresIdentity(): Promise<Identity | null> {
 }
 
 /** The postgres OS user must be able to walk down to the data directory. */
-function assertTraversable(dir: string, identity: Identity | null): void {
+/**
+ * The postgres OS user must be able to walk down to the data directory. We are root here (that
+ * is why PostgreSQL runs as another user): a folder on the way that others cannot enter, such
+ * as one made by mktemp, gets the search bit for others (o+x, which lists nothing) and a warning.
+ */
+function ensureTraversable(dir: string, identity: Identity | null, logger: Logger): void {
   if (!identity) return;
   for (let current = path.dirname(dir); ; current = path.dirname(current)) {
     const stat = fs.statSync(current);
     if ((stat.mode & 0o001) === 0 && stat.uid !== identity.uid) {
-      throw new Error(`the embedded database runs as OS user "postgres", which cannot enter ${current} (mode ${(stat.mode & 0o777).toString(8)}); chmod o+x it or choose another PARLEY_DATA_DIR`);
+      try {
+        fs.chmodSync(current, (stat.mode & 0o7777) | 0o001);
+      } catch (error) {
+        throw new Error(`the embedded database runs as OS user "postgres", which cannot enter ${current} (mode ${(stat.mode & 0o777).toString(8)}); chmod o+x it or choose another PARLEY_DATA_DIR (${(error as Error).message})`);
+      }
+      logger.warn({ folder: current }, 'let the postgres OS user pass through this folder (chmod o+x) to reach the embedded database');
     }
     if (current === path.dirname(current)) break;
   }
@@ -244,7 +254,7 @@ export async function openEmbeddedDatabase(dataDir: string, role: EmbeddedRole, 
   fs.mkdirSync(dataDir, { recursive: true });
   fs.chmodSync(dataDir, 0o755);
   const identity = await postgresIdentity();
-  assertTraversable(pgDir, identity);
+  ensureTraversable(pgDir, identity, logger);
   const password = readOrCreatePassword(dataDir);
   const urlFor = (port: number, db: string) =>
     `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${db}`;
