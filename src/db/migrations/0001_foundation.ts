@@ -65,6 +65,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`CREATE INDEX contacts_customer_idx ON contacts (project_id, customer_id, created_at DESC, id DESC) WHERE customer_id IS NOT NULL`.execute(db);
   await sql`CREATE INDEX contacts_profile_name_trgm_idx ON contacts USING gin (profile_name gin_trgm_ops)`.execute(db);
   await sql`CREATE INDEX contacts_wa_id_trgm_idx ON contacts USING gin (wa_id gin_trgm_ops)`.execute(db);
+  // A finer histogram lets the planner estimate how common a '%term%' match is, and so choose
+  // between walking the newest rows (common terms) and the trigram index (rare ones).
+  await sql`ALTER TABLE contacts ALTER COLUMN profile_name SET STATISTICS 1000`.execute(db);
+  await sql`ALTER TABLE contacts ALTER COLUMN wa_id SET STATISTICS 1000`.execute(db);
 
   await sql`
     CREATE TABLE jobs (
