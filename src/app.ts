@@ -22,12 +22,14 @@ import { metaWebhookRoutes } from './meta-inbound/routes.ts';
 import { phoneNumberRoutes } from './phone-numbers/routes.ts';
 import type { TokenCipher } from './phone-numbers/token-cipher.ts';
 import { KeyAuthenticator } from './projects/service.ts';
+import { webhookDeliveryRoutes } from './webhook-deliveries/routes.ts';
+import { webhookRoutes } from './webhooks/routes.ts';
 
 export interface AppDeps {
   db: Kysely<Database>;
   /** The pool under `db`. */
   pool: pg.Pool;
-  config: Pick<Config, 'defaultRateLimit' | 'metaVerifyToken' | 'metaAppSecrets'>;
+  config: Pick<Config, 'defaultRateLimit' | 'metaVerifyToken' | 'metaAppSecrets' | 'allowPrivateWebhooks'>;
   /** Seals phone numbers' access tokens. */
   cipher: TokenCipher;
   logger: Logger;
@@ -129,6 +131,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(conversationRoutes, { db: deps.db });
       await api.register(messageRoutes, { db: deps.db });
       await api.register(marketingPreferenceRoutes, { db: deps.db });
+      await api.register(webhookDeliveryRoutes, { db: deps.db });
+      await api.register(webhookRoutes, { db: deps.db, allowPrivateWebhooks: deps.config.allowPrivateWebhooks });
     },
     { prefix: API_PREFIX },
   );

@@ -50,6 +50,8 @@ export interface StartTestAppOptions {
   metaAppSecrets?: string[];
   /** Meta verify token; defaults to TEST_META_VERIFY_TOKEN. */
   metaVerifyToken?: string | null;
+  /** Whether webhooks may target loopback and private addresses; defaults to true. */
+  allowPrivateWebhooks?: boolean;
 }
 
 export async function startTestApp(options: StartTestAppOptions = {}): Promise<TestApp> {
@@ -63,6 +65,7 @@ export async function startTestApp(options: StartTestAppOptions = {}): Promise<T
       defaultRateLimit: options.rateLimit ?? 1_000_000,
       metaVerifyToken: options.metaVerifyToken === undefined ? TEST_META_VERIFY_TOKEN : options.metaVerifyToken,
       metaAppSecrets: options.metaAppSecrets ?? [TEST_META_APP_SECRET],
+      allowPrivateWebhooks: options.allowPrivateWebhooks ?? true,
     },
     logger,
     cipher,
