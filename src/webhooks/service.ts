@@ -22,7 +22,12 @@ const MAX_HEADER_VALUE = 2048;
 /** RFC 9110 token characters. */
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
 /** Headers Parley sets itself, or that would break the HTTP exchange. */
-const RESERVED_HEADERS = new Set(['content-type', 'content-length', 'host', 'connection', 'transfer-encoding', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect', 'x-idempotency-key', 'x-batch-size']);
+// Transport headers, and exactly the headers Parley sets on every delivery (other X-Webhook-*
+// names, such as X-Webhook-Source, stay free for users).
+const RESERVED_HEADERS = new Set([
+  'content-type', 'content-length', 'host', 'connection', 'transfer-encoding', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect',
+  'x-idempotency-key', 'x-batch-size', 'x-webhook-event', 'x-webhook-signature', 'x-webhook-payload-version', 'x-webhook-batch',
+]);
 
 export const DEFAULTS = { buffer_window_seconds: 5, max_buffer_size: 50, inactivity_minutes: 60, payload_version: 'v2' } as const;
 
@@ -67,7 +72,7 @@ function checkHeaders(headers: Record<string, string> | null): Record<string, st
   for (const name of names) {
     const lower = name.toLowerCase();
     if (!HEADER_NAME.test(name)) throw invalid('headers', `has an invalid header name: ${JSON.stringify(name)}`);
-    if (RESERVED_HEADERS.has(lower) || lower.startsWith('x-webhook-')) throw invalid('headers', `must not set ${name}; Parley sets it`);
+    if (RESERVED_HEADERS.has(lower)) throw invalid('headers', `must not set ${name}; Parley sets it`);
     if (seen.has(lower)) throw invalid('headers', `names ${name} twice`);
     seen.add(lower);
     const value = headers[name]!;

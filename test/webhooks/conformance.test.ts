@@ -110,14 +110,13 @@ test('project webhook errors conform', async () => {
 
 test('phone number webhook operations conform', async () => {
   const own = (await connectNumber(t)).phoneNumberId;
-  // Kapso's examples; the buffered one's X-Webhook-Source header is renamed, since Parley
-  // reserves the X-Webhook-* family for the headers it sets itself.
+  // Kapso's examples, as published.
   const examples = [
     { whatsapp_webhook: { url: HOOK_URL, secret_key: 'wh_sec_3kfj9dmfkg8s2', events: ['whatsapp.message.received', 'whatsapp.message.sent'], active: true } },
     {
       whatsapp_webhook: {
         url: HOOK_URL, secret_key: 'wh_sec_3kfj9dmfkg8s2', events: ['whatsapp.message.received', 'whatsapp.message.sent'], buffer_enabled: true,
-        buffer_window_seconds: 10, max_buffer_size: 25, buffer_events: ['whatsapp.message.received'], headers: { 'X-Source': 'kapso' },
+        buffer_window_seconds: 10, max_buffer_size: 25, buffer_events: ['whatsapp.message.received'], headers: { 'X-Webhook-Source': 'kapso' },
       },
     },
     { whatsapp_webhook: { url: HOOK_URL, secret_key: 'wh_sec_3kfj9dmfkg8s2', events: ['whatsapp.message.received', 'whatsapp.conversation.inactive'], inactivity_minutes: 30 } },
