@@ -57,3 +57,41 @@ export class PollingLoop {
     await this.running;
   }
 }
+
+/**
+ * A background worker that handles its queue in batches: `drain()` runs `batch()` until it
+ * handles nothing (or stop was asked); the loop drains on every wake and every `pollMs`.
+ */
+export abstract class BatchWorker {
+  private readonly loop: PollingLoop;
+
+  constructor(logger: Logger, pollMs: number, name: string) {
+    this.loop = new PollingLoop(() => this.drain(), pollMs, logger, name);
+  }
+
+  /** Handles one batch; returns how many items it handled (0: the queue is empty). */
+  protected abstract batch(): Promise<number>;
+
+  start(): void {
+    this.loop.start();
+  }
+
+  /** Drains now (or right after the current pass). */
+  wake(): void {
+    this.loop.wake();
+  }
+
+  /** Stops taking work; waits for the batch in hand. */
+  async stop(): Promise<void> {
+    await this.loop.stop();
+  }
+
+  async drain(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const count = await this.batch();
+      total += count;
+      if (count === 0 || this.loop.stopRequested) return total;
+    }
+  }
+}

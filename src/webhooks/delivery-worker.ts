@@ -4,7 +4,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/schema.ts';
-import { PollingLoop } from '../jobs/polling-loop.ts';
+import { BatchWorker } from '../jobs/polling-loop.ts';
 import { type ClaimedDelivery, claimDueDeliveries, recordAttempt, setBody } from './outbox-repo.ts';
 import { send, signature } from './sender.ts';
 
@@ -32,40 +32,21 @@ export function deliveryHeaders(d: ClaimedDelivery, body: string): Record<string
   return headers;
 }
 
-export class DeliveryWorker {
-  private readonly loop: PollingLoop;
-
+export class DeliveryWorker extends BatchWorker {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly logger: Logger,
     private readonly options: DeliveryWorkerOptions,
   ) {
-    this.loop = new PollingLoop(() => this.drain(), options.pollMs, logger, 'webhook delivery worker');
+    super(logger, options.pollMs, 'webhook delivery worker');
   }
 
-  start(): void {
-    this.loop.start();
-  }
-
-  wake(): void {
-    this.loop.wake();
-  }
-
-  async stop(): Promise<void> {
-    await this.loop.stop();
-  }
-
-  /** Sends everything due now; returns how many attempts were made. */
-  async drain(): Promise<number> {
-    let total = 0;
+  /** Makes the attempts due now, concurrently; returns how many. */
+  protected async batch(): Promise<number> {
     const timeout = this.options.timeoutMs ?? TIMEOUT_MS;
-    for (;;) {
-      const claimed = await claimDueDeliveries(this.db, this.options.concurrency ?? 50, Math.ceil(timeout / 1000) + 30);
-      if (claimed.length === 0) return total;
-      await Promise.all(claimed.map((d) => this.attempt(d, timeout)));
-      total += claimed.length;
-      if (this.loop.stopRequested) return total;
-    }
+    const claimed = await claimDueDeliveries(this.db, this.options.concurrency ?? 50, Math.ceil(timeout / 1000) + 30);
+    await Promise.all(claimed.map((d) => this.attempt(d, timeout)));
+    return claimed.length;
   }
 
   private async attempt(d: ClaimedDelivery, timeoutMs: number): Promise<void> {

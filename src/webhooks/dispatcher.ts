@@ -5,43 +5,20 @@ import { createHash } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/schema.ts';
-import { PollingLoop } from '../jobs/polling-loop.ts';
+import { BatchWorker } from '../jobs/polling-loop.ts';
 import { renderEvent } from './payloads.ts';
 import { addToBatch, insertDelivery, lockUndispatchedEvents, markDispatched, metaEventBody, targetsOf, WEBHOOK_DELIVERIES_CHANNEL } from './outbox-repo.ts';
 
-export class WebhookDispatcher {
-  private readonly loop: PollingLoop;
-
+export class WebhookDispatcher extends BatchWorker {
   constructor(
     private readonly db: Kysely<Database>,
     logger: Logger,
     options: { pollMs: number },
   ) {
-    this.loop = new PollingLoop(() => this.drain(), options.pollMs, logger, 'webhook dispatcher');
+    super(logger, options.pollMs, 'webhook dispatcher');
   }
 
-  start(): void {
-    this.loop.start();
-  }
-
-  wake(): void {
-    this.loop.wake();
-  }
-
-  async stop(): Promise<void> {
-    await this.loop.stop();
-  }
-
-  async drain(): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const count = await this.batch();
-      total += count;
-      if (count === 0 || this.loop.stopRequested) return total;
-    }
-  }
-
-  async batch(limit = 100): Promise<number> {
+  protected async batch(limit = 100): Promise<number> {
     let queued = 0;
     const handled = await this.db.transaction().execute(async (tx) => {
       const events = await lockUndispatchedEvents(tx, limit);
