@@ -174,3 +174,14 @@ export async function listContactsByOffset(db: Executor, projectId: string, filt
   ]);
   return { rows: rows as ContactRow[], total: Number(count.n) };
 }
+
+/** Visible contacts by id, whatever their project (callers check it): for rendering in bulk. */
+export async function findContactsByIds(db: Executor, ids: string[]): Promise<(ContactRow & { project_id: string })[]> {
+  if (ids.length === 0) return [];
+  return (await db
+    .selectFrom('contacts')
+    .select([...COLUMNS, 'project_id'])
+    .where('id', 'in', ids)
+    .where('erased_at', 'is', null)
+    .execute()) as (ContactRow & { project_id: string })[];
+}

@@ -2,7 +2,7 @@
 // row's subject with the same serialisers the API uses. null: the subject is gone (e.g. the
 // contact was erased before dispatch) and there is nothing to say.
 import type { Kysely } from 'kysely';
-import { findContact } from '../contacts/repo.ts';
+import { type ContactRow, findContact } from '../contacts/repo.ts';
 import { toContact } from '../contacts/service.ts';
 import { findConversation } from '../conversations/repo.ts';
 import { toConversation } from '../conversations/service.ts';
@@ -40,7 +40,10 @@ async function sampleBody(event: OutboxEvent): Promise<Rendered> {
   return { body: { test: true, event: event.event, phone_number_id: event.phone_number_id, sent_at: new Date().toISOString() }, conversationId: null, conversationPhoneNumber: null };
 }
 
-export async function renderEvent(db: Kysely<Database>, event: OutboxEvent): Promise<Rendered | null> {
+/** Contacts loaded ahead for a batch of events (by id), so each event needs no query. */
+export type Prefetched = Map<string, ContactRow & { project_id: string }>;
+
+export async function renderEvent(db: Kysely<Database>, event: OutboxEvent, prefetched?: Prefetched): Promise<Rendered | null> {
   if (event.subject.sample === true) return sampleBody(event);
   const [family] = event.event.replace(/^whatsapp\./, '').split('.');
   switch (family) {
@@ -73,7 +76,9 @@ export async function renderEvent(db: Kysely<Database>, event: OutboxEvent): Pro
         const { contact_id: id, wa_id, business_scoped_user_id } = event.subject;
         return { body: { contact: { id, wa_id, business_scoped_user_id } }, conversationId: null, conversationPhoneNumber: null };
       }
-      const row = await findContact(db, event.project_id, { by: 'id', value: text(event.subject.contact_id) });
+      const id = text(event.subject.contact_id);
+      const early = prefetched?.get(id);
+      const row = early && early.project_id === event.project_id ? early : await findContact(db, event.project_id, { by: 'id', value: id });
       if (!row) return null;
       const body: Record<string, unknown> = { contact: toContact(row) };
       if (event.event === 'whatsapp.contact.updated') body.changed_fields = event.subject.changed_fields;
