@@ -63,7 +63,8 @@ export class DeliveryWorker extends BatchWorker {
       }
       let body = d.body;
       if (body === null) {
-        body = JSON.stringify({ type: d.event, batch: true, data: d.batch_items ?? [] });
+        const items = (d.batch_items ?? []).map((item) => (typeof item === 'string' ? item : JSON.stringify(item)));
+        body = `{"type":${JSON.stringify(d.event)},"batch":true,"data":[${items.join(',')}]}`;
         await setBody(this.db, d.id, body);
       }
       const result = await send({ url: d.url, body, headers: deliveryHeaders(d, body), timeoutMs, allowPrivate: this.options.allowPrivate });

@@ -79,7 +79,8 @@ export async function insertDelivery(tx: Transaction<Database>, d: NewDelivery):
  * first attempt starts (attempt_count > 0).
  */
 export async function addToBatch(tx: Transaction<Database>, d: Omit<NewDelivery, 'body' | 'idempotencyKey'> & { item: unknown }): Promise<void> {
-  const item = JSON.stringify([d.item]);
+  // Each item is kept as its JSON text (a jsonb string): jsonb objects would reorder its keys.
+  const item = JSON.stringify([JSON.stringify(d.item)]);
   const open = await sql<{ id: string }>`
     SELECT id FROM webhook_deliveries
     WHERE webhook_id = ${d.webhook.id} AND conversation_id IS NOT DISTINCT FROM ${d.conversationId} AND status = 'pending'
@@ -105,6 +106,7 @@ export interface ClaimedDelivery {
   webhook_id: string | null;
   event: string;
   body: string | null;
+  /** Each item's JSON text, in arrival order. */
   batch_items: unknown[] | null;
   attempt_count: number;
   idempotency_key: string;
@@ -215,4 +217,27 @@ export async function queueInactivityEvents(db: Kysely<Database>): Promise<numbe
   const count = Number(result.numAffectedRows ?? 0);
   if (count > 0) await sql`SELECT pg_notify(${WEBHOOK_EVENTS_CHANNEL}, '')`.execute(db);
   return count;
+}
+
+/** Inserts many deliveries in one statement. */
+export async function insertDeliveries(tx: Transaction<Database>, deliveries: NewDelivery[]): Promise<void> {
+  for (let start = 0; start < deliveries.length; start += 500) {
+    const chunk = deliveries.slice(start, start + 500);
+    await tx
+      .insertInto('webhook_deliveries')
+      .values(
+        chunk.map((d) => ({
+          project_id: d.projectId,
+          webhook_id: d.webhook.id,
+          webhook_url: d.webhook.url,
+          event: d.event,
+          phone_number_id: d.phoneNumberId,
+          conversation_id: d.conversationId,
+          conversation_phone_number: d.conversationPhoneNumber,
+          idempotency_key: d.idempotencyKey,
+          body: d.body,
+        })),
+      )
+      .execute();
+  }
 }
