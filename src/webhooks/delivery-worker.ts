@@ -41,12 +41,32 @@ export class DeliveryWorker extends BatchWorker {
     super(logger, options.pollMs, 'webhook delivery worker');
   }
 
-  /** Makes the attempts due now, concurrently; returns how many. */
+  /** Attempts running now: a sliding window, topped up as soon as one finishes. */
+  private readonly inFlight = new Set<Promise<void>>();
+
+  /** Starts the attempts due now, up to the free room in the window; returns how many. */
   protected async batch(): Promise<number> {
+    const concurrency = this.options.concurrency ?? 50;
+    if (this.inFlight.size >= concurrency) await Promise.race(this.inFlight);
     const timeout = this.options.timeoutMs ?? TIMEOUT_MS;
-    const claimed = await claimDueDeliveries(this.db, this.options.concurrency ?? 50, Math.ceil(timeout / 1000) + 30);
-    await Promise.all(claimed.map((d) => this.attempt(d, timeout)));
+    const claimed = await claimDueDeliveries(this.db, concurrency - this.inFlight.size, Math.ceil(timeout / 1000) + 30);
+    for (const delivery of claimed) {
+      const running: Promise<void> = this.attempt(delivery, timeout).finally(() => this.inFlight.delete(running));
+      this.inFlight.add(running);
+    }
     return claimed.length;
+  }
+
+  /** Makes every attempt due now and waits for all of them; returns how many were started. */
+  override async drain(): Promise<number> {
+    const started = await super.drain();
+    await Promise.all(this.inFlight);
+    return started;
+  }
+
+  override async stop(): Promise<void> {
+    await super.stop();
+    await Promise.all(this.inFlight);
   }
 
   private async attempt(d: ClaimedDelivery, timeoutMs: number): Promise<void> {

@@ -152,27 +152,24 @@ export interface AttemptOutcome {
   result: { delivered: true } | { retryAfterSeconds: number } | { failed: true };
 }
 
+/** Records the attempt and the delivery's new state in one statement (one commit). */
 export async function recordAttempt(db: Kysely<Database>, o: AttemptOutcome): Promise<void> {
-  await db.transaction().execute(async (tx) => {
-    await sql`
+  const state = 'delivered' in o.result ? 'delivered' : 'failed' in o.result ? 'failed' : 'pending';
+  const retryAfter = 'retryAfterSeconds' in o.result ? o.result.retryAfterSeconds : 0;
+  await sql`
+    WITH attempt AS (
       INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, response_status, error)
       VALUES (${o.deliveryId}, ${o.attempt}, ${o.startedAt.toISOString()}, ${o.durationMs}, ${o.responseStatus}, ${o.error})
-      ON CONFLICT (delivery_id, attempt) DO NOTHING`.execute(tx);
-    if ('delivered' in o.result) {
-      await sql`
-        UPDATE webhook_deliveries SET status = 'delivered', delivered_at = now(), response_status = ${o.responseStatus}, last_error = NULL, locked_until = NULL
-        WHERE id = ${o.deliveryId}`.execute(tx);
-    } else if ('failed' in o.result) {
-      await sql`
-        UPDATE webhook_deliveries SET status = 'failed', failed_at = now(), response_status = ${o.responseStatus}, last_error = ${o.error}, locked_until = NULL
-        WHERE id = ${o.deliveryId}`.execute(tx);
-    } else {
-      await sql`
-        UPDATE webhook_deliveries SET response_status = ${o.responseStatus}, last_error = ${o.error}, locked_until = NULL,
-          next_attempt_at = now() + make_interval(secs => ${o.result.retryAfterSeconds})
-        WHERE id = ${o.deliveryId}`.execute(tx);
-    }
-  });
+      ON CONFLICT (delivery_id, attempt) DO NOTHING)
+    UPDATE webhook_deliveries SET
+      status = ${state},
+      delivered_at = CASE WHEN ${state} = 'delivered' THEN now() ELSE delivered_at END,
+      failed_at = CASE WHEN ${state} = 'failed' THEN now() ELSE failed_at END,
+      response_status = ${o.responseStatus},
+      last_error = ${state === 'delivered' ? null : o.error},
+      locked_until = NULL,
+      next_attempt_at = CASE WHEN ${state} = 'pending' THEN now() + make_interval(secs => ${retryAfter}) ELSE next_attempt_at END
+    WHERE id = ${o.deliveryId}`.execute(db);
 }
 
 /** Outbox rows for Meta's raw payload, for numbers that have an active meta webhook. */

@@ -8,6 +8,13 @@ import { DestinationError, parseWebhookUrl, resolveDestination } from './destina
 
 const RESPONSE_CAP_BYTES = 64 * 1024;
 
+// Connections to receivers are kept open between deliveries. A pooled connection goes to the
+// address that was checked when it was opened.
+const agents = {
+  'http:': new http.Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 16 }),
+  'https:': new https.Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 16 }),
+};
+
 export interface Outgoing {
   url: string;
   body: string;
@@ -50,7 +57,7 @@ export async function send(out: Outgoing): Promise<SendResult> {
         headers: { ...out.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(out.body) },
         // Connect to the checked address; TLS still verifies the certificate for the URL's host.
         lookup: (_host, _options, callback) => callback(null, destination.address, destination.family),
-        agent: false,
+        agent: agents[url.protocol as 'http:' | 'https:'],
       },
       (response) => {
         let received = 0;
