@@ -35,6 +35,8 @@ export interface AppDeps {
   logger: Logger;
   /** Shared with the notification listener so revocations reach the cache. */
   authenticator?: KeyAuthenticator;
+  /** Called after each Meta webhook body is stored (the server wakes its inbound workers). */
+  onMetaEventStored?: () => void;
 }
 
 // ajv-formats is CommonJS; its default export arrives wrapped under ESM.
@@ -136,6 +138,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     { prefix: API_PREFIX },
   );
-  await app.register(metaWebhookRoutes, { db: deps.db, verifyToken: deps.config.metaVerifyToken, appSecrets: deps.config.metaAppSecrets });
+  await app.register(metaWebhookRoutes, { db: deps.db, verifyToken: deps.config.metaVerifyToken, appSecrets: deps.config.metaAppSecrets, onStored: deps.onMetaEventStored });
   return app as unknown as FastifyInstance;
 }

@@ -6,6 +6,7 @@ import { buildApp } from './app.ts';
 import type { Config } from './config.ts';
 import { openDatabase, prepareSchema } from './db/database.ts';
 import { startListener } from './db/listener.ts';
+import { throttledNotify } from './db/throttled-notify.ts';
 import { purgeExpiredIdempotencyKeys } from './http/idempotency.ts';
 import { jobRegistry } from './jobs/registry.ts';
 import { JOBS_CHANNEL } from './jobs/repo.ts';
@@ -30,6 +31,8 @@ export interface RunningServer {
 
 const HOUR = 60 * 60 * 1000;
 const MINUTE = 60 * 1000;
+/** Inbound bodies per worker transaction (measured in bench/RESULTS.md). */
+const INBOUND_BATCH = 200;
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   const database = await openDatabase(config, 'server', logger);
@@ -44,7 +47,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     await checkSecretKey(db, cipher);
     const authenticator = new KeyAuthenticator(db);
     const runner = new JobRunner(db, jobRegistry(db), logger, { pollMs: config.jobPollMs });
-    const inbound = new MetaEventWorker(db, logger, { pollMs: config.jobPollMs });
+    const inbound = new MetaEventWorker(db, logger, { pollMs: config.jobPollMs, batchSize: INBOUND_BATCH });
+    // A stored body wakes this node's worker directly, and the others by a NOTIFY at most
+    // every 100 ms (this node hears it too; a spare wake-up costs one empty batch).
+    const notifyInbound = throttledNotify(db, META_EVENTS_CHANNEL, 100, logger);
+    const onMetaEventStored = () => {
+      inbound.wake();
+      notifyInbound.signal();
+    };
     const dispatcher = new WebhookDispatcher(db, logger, { pollMs: config.jobPollMs });
     const deliveries = new DeliveryWorker(db, logger, { pollMs: config.jobPollMs, retrySeconds: config.webhookRetrySeconds, allowPrivate: config.allowPrivateWebhooks });
     const listener = await startListener(
@@ -67,7 +77,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       },
       logger,
     );
-    const app = await buildApp({ db, pool: database.pool, config, logger, authenticator, cipher });
+    const app = await buildApp({ db, pool: database.pool, config, logger, authenticator, cipher, onMetaEventStored });
     await app.listen({ port: config.port, host: config.host });
     runner.start();
     inbound.start();
@@ -114,6 +124,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
           clearInterval(sweep);
           clearInterval(inactivity);
           await app.close();
+          notifyInbound.stop();
           await runner.stop();
           await inbound.stop();
           await dispatcher.stop();

@@ -6,12 +6,15 @@ type Executor = Kysely<Database> | Transaction<Database>;
 
 export const META_EVENTS_CHANNEL = 'parley_meta_events';
 
-/** Stores a body as received and wakes the workers; the 200 to Meta follows this commit. */
-export async function storeEvent(db: Kysely<Database>, body: string): Promise<number> {
-  const result = await sql<{ id: number }>`
-    WITH stored AS (INSERT INTO meta_events (body) VALUES (${body}) RETURNING id)
-    SELECT id, pg_notify(${META_EVENTS_CHANNEL}, id::text) FROM stored`.execute(db);
-  return Number(result.rows[0]!.id);
+/**
+ * Stores bodies as received, in one INSERT (one commit). No NOTIFY here: PostgreSQL lets only
+ * one notifying transaction commit at a time, which made every webhook request queue behind
+ * the others. The route wakes the local worker in-process and other nodes by a throttled
+ * NOTIFY (see server.ts); polling covers the rest.
+ */
+export async function storeEvents(db: Kysely<Database>, bodies: string[]): Promise<void> {
+  if (bodies.length === 0) return;
+  await db.insertInto('meta_events').values(bodies.map((body) => ({ body }))).execute();
 }
 
 /** Locks up to `limit` pending events for this transaction; other workers skip them. */

@@ -31,7 +31,7 @@ function profileFor(contacts: MetaContact[] | undefined, waId: string | null, bs
   return contacts?.find((c) => (bsuid !== null && c.user_id === bsuid) || (waId !== null && c.wa_id === waId)) ?? (contacts?.length === 1 ? contacts[0] : undefined);
 }
 
-function senderIdentity(message: MetaMessage, contacts: MetaContact[] | undefined): WhatsappIdentity {
+export function senderIdentity(message: MetaMessage, contacts: MetaContact[] | undefined): WhatsappIdentity {
   const waId = digits(nonEmpty(message.from));
   const bsuid = nonEmpty(message.from_user_id);
   const contact = profileFor(contacts, waId, bsuid);

@@ -7,13 +7,15 @@ import type { Kysely } from 'kysely';
 import { Type } from 'typebox';
 import type { Database } from '../db/schema.ts';
 import { errorResponse } from '../http/errors.ts';
-import { storeEvent } from './events-repo.ts';
+import { EventStore } from './event-store.ts';
 import { verifySignature } from './signature.ts';
 
 export interface MetaWebhookOptions {
   db: Kysely<Database>;
   verifyToken: string | null;
   appSecrets: readonly string[];
+  /** Called after each body is committed (the server wakes its inbound workers). */
+  onStored?: () => void;
 }
 
 function sameText(a: string, b: string): boolean {
@@ -23,6 +25,7 @@ function sameText(a: string, b: string): boolean {
 }
 
 export const metaWebhookRoutes: FastifyPluginAsyncTypebox<MetaWebhookOptions> = async (app, options) => {
+  const store = new EventStore(options.db);
   // The signature covers the raw bytes, so the body is kept as a Buffer here (this scope only).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
@@ -88,8 +91,9 @@ export const metaWebhookRoutes: FastifyPluginAsyncTypebox<MetaWebhookOptions> = 
       }
       // PostgreSQL text cannot hold NUL; such a body cannot be a real Meta payload.
       if (text.includes('\u0000')) return reply.code(400).send({ error: 'Request body contains a NUL character' });
-      const id = await storeEvent(options.db, text);
-      request.log.debug({ event: id }, 'Meta webhook stored');
+      await store.store(text);
+      options.onStored?.();
+      request.log.debug('Meta webhook stored');
       return { received: true };
     },
   );

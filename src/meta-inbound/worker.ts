@@ -1,16 +1,24 @@
 // The inbound worker: takes stored Meta bodies in batches, each batch in one transaction with
 // its rows locked (FOR UPDATE SKIP LOCKED), so several workers on several nodes share the
-// queue and each body's effects commit exactly once, together with its new state. A body whose
-// processing fails is rolled back to a savepoint and retried later; after MAX_ATTEMPTS it is
+// queue and each body's effects commit exactly once, together with its new state.
+//
+// Consecutive bodies that hold only ordinary messages go to the database as one call
+// (message-batch.ts), under one savepoint; everything else, and every body of a call that
+// failed, is processed one body at a time under its own savepoint (processor.ts). A body whose
+// processing fails is rolled back to its savepoint and retried later; after MAX_ATTEMPTS it is
 // parked as `failed` with the error, where an operator can see it.
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import { pgErrorCode } from '../db/errors.ts';
 import type { Database } from '../db/schema.ts';
-import { PollingLoop } from '../jobs/polling-loop.ts';
-import { countAttempt, finishEvent, lockPendingEvents } from './events-repo.ts';
+import { BatchWorker } from '../jobs/polling-loop.ts';
 import { emitMetaRaw } from '../webhooks/outbox-repo.ts';
+import { countAttempt, finishEvent, lockPendingEvents } from './events-repo.ts';
+import { type BatchBody, ingestBatch, numbersOf, planBody } from './message-batch.ts';
+import type { MetaWebhookBody } from './payload.ts';
 import { processEvent } from './processor.ts';
+
+type Tx = Transaction<Database>;
 
 const MAX_ATTEMPTS = 5;
 /** deadlock_detected, serialization_failure. */
@@ -22,73 +30,71 @@ const TRANSIENT = new Set(['40P01', '40001']);
  */
 const withoutNul = (_key: string, value: unknown): unknown => (typeof value === 'string' && value.includes('\u0000') ? value.replace(/\u0000/g, '') : value);
 
-export class MetaEventWorker {
-  private readonly loop: PollingLoop;
+/** The parsed body, or null when it is not JSON. */
+function parse(text: string): MetaWebhookBody | null {
+  try {
+    return JSON.parse(text, withoutNul) as MetaWebhookBody;
+  } catch {
+    return null;
+  }
+}
 
+interface LockedEvent {
+  id: number;
+  attempts: number;
+  body: MetaWebhookBody | null;
+}
+
+interface Failure {
+  id: number;
+  error: string;
+  final: boolean;
+}
+
+export interface MetaEventWorkerOptions {
+  pollMs: number;
+  /** Bodies per transaction. */
+  batchSize?: number;
+}
+
+// One loop per process: the batch call keeps one PostgreSQL backend busy, and a second loop
+// would mostly wait for (or deadlock with) the first on the same users' rows (measured:
+// bench/RESULTS.md). Several nodes still share the queue through SKIP LOCKED.
+export class MetaEventWorker extends BatchWorker {
   constructor(
     private readonly db: Kysely<Database>,
     private readonly logger: Logger,
-    private readonly options: { pollMs: number; batchSize?: number },
+    private readonly options: MetaEventWorkerOptions,
   ) {
-    this.loop = new PollingLoop(() => this.drain(), options.pollMs, logger, 'inbound worker');
-  }
-
-  start(): void {
-    this.loop.start();
-  }
-
-  wake(): void {
-    this.loop.wake();
-  }
-
-  async stop(): Promise<void> {
-    await this.loop.stop();
-  }
-
-  /** Processes batches until the queue is empty (or stop was asked); returns how many bodies. */
-  async drain(): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const count = await this.batch();
-      total += count;
-      if (count === 0 || this.loop.stopRequested) return total;
-    }
+    super(logger, options.pollMs, 'inbound worker');
   }
 
   /** One batch in one transaction; returns how many bodies it handled. */
   async batch(): Promise<number> {
-    const failures: { id: number; error: string; final: boolean }[] = [];
+    const failures: Failure[] = [];
     const handled = await this.db.transaction().execute(async (tx) => {
-      const events = await lockPendingEvents(tx, this.options.batchSize ?? 50);
+      const locked = await lockPendingEvents(tx, this.options.batchSize ?? 50);
+      const events: LockedEvent[] = locked.map((e) => ({ id: e.id, attempts: e.attempts, body: parse(e.body) }));
+      const numbers = await numbersOf(tx, events.map((e) => e.body));
+      // Bodies are handled in queue order: a run of plain-message bodies is sent as one call
+      // when the next body needs the general path (or at the end).
+      let run: { event: LockedEvent; planned: BatchBody }[] = [];
       for (const event of events) {
-        await sql`SAVEPOINT event`.execute(tx);
+        let planned: BatchBody | null = null;
         try {
-          let body: unknown;
-          try {
-            body = JSON.parse(event.body, withoutNul);
-          } catch {
-            await finishEvent(tx, event.id, 'skipped', 'body is not JSON');
-            continue;
-          }
-          const result = await processEvent(tx, body as never);
-          for (const number of result.numbers) await emitMetaRaw(tx, number.project_id, number.phone_number_id, event.id);
-          await finishEvent(tx, event.id, result.state, result.note);
-          if (result.note) this.logger.info({ event: event.id, state: result.state, note: result.note }, 'inbound event');
-          await sql`RELEASE SAVEPOINT event`.execute(tx);
-        } catch (error) {
-          await sql`ROLLBACK TO SAVEPOINT event`.execute(tx);
-          const message = error instanceof Error ? error.message : String(error);
-          // Two workers touching the same users in another order can deadlock; that says nothing
-          // about the body, so it is retried without spending one of its attempts.
-          if (TRANSIENT.has(pgErrorCode(error) ?? '')) {
-            failures.push({ id: event.id, error: message, final: false });
-            continue;
-          }
-          const final = event.attempts + 1 >= MAX_ATTEMPTS;
-          await countAttempt(tx, event.id, message, final);
-          failures.push({ id: event.id, error: message, final });
+          planned = planBody(event.id, event.body, numbers);
+        } catch {
+          // A malformed body: the general path records why it fails.
         }
+        if (planned) {
+          run.push({ event, planned });
+          continue;
+        }
+        await this.ingestRun(tx, run, failures);
+        run = [];
+        await this.processOne(tx, event, failures);
       }
+      await this.ingestRun(tx, run, failures);
       return events.length;
     });
     for (const failure of failures) {
@@ -96,5 +102,49 @@ export class MetaEventWorker {
     }
     // A failed body stays pending for its next attempt: do not spin on it within this pass.
     return failures.length === handled ? 0 : handled;
+  }
+
+  /** A run of plain-message bodies in one call; when it fails, each body again on its own. */
+  private async ingestRun(tx: Tx, run: { event: LockedEvent; planned: BatchBody }[], failures: Failure[]): Promise<void> {
+    if (run.length === 0) return;
+    await sql`SAVEPOINT batch`.execute(tx);
+    try {
+      await ingestBatch(tx, run.map((r) => r.planned));
+      await sql`RELEASE SAVEPOINT batch`.execute(tx);
+      return;
+    } catch (error) {
+      await sql`ROLLBACK TO SAVEPOINT batch`.execute(tx);
+      await sql`RELEASE SAVEPOINT batch`.execute(tx);
+      this.logger.info({ events: run.length, error: error instanceof Error ? error.message : String(error) }, 'inbound batch call failed; processing its bodies one by one');
+    }
+    for (const { event } of run) await this.processOne(tx, event, failures);
+  }
+
+  /** One body through the general path, under its own savepoint. */
+  private async processOne(tx: Tx, event: LockedEvent, failures: Failure[]): Promise<void> {
+    await sql`SAVEPOINT event`.execute(tx);
+    try {
+      if (event.body === null) {
+        await finishEvent(tx, event.id, 'skipped', 'body is not JSON');
+      } else {
+        const result = await processEvent(tx, event.body);
+        for (const number of result.numbers) await emitMetaRaw(tx, number.project_id, number.phone_number_id, event.id);
+        await finishEvent(tx, event.id, result.state, result.note);
+        if (result.note) this.logger.info({ event: event.id, state: result.state, note: result.note }, 'inbound event');
+      }
+      await sql`RELEASE SAVEPOINT event`.execute(tx);
+    } catch (error) {
+      await sql`ROLLBACK TO SAVEPOINT event`.execute(tx);
+      const message = error instanceof Error ? error.message : String(error);
+      // Two workers touching the same users in another order can deadlock; that says nothing
+      // about the body, so it is retried without spending one of its attempts.
+      if (TRANSIENT.has(pgErrorCode(error) ?? '')) {
+        failures.push({ id: event.id, error: message, final: false });
+        return;
+      }
+      const final = event.attempts + 1 >= MAX_ATTEMPTS;
+      await countAttempt(tx, event.id, message, final);
+      failures.push({ id: event.id, error: message, final });
+    }
   }
 }
