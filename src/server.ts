@@ -12,6 +12,7 @@ import { jobRegistry } from './jobs/registry.ts';
 import { JOBS_CHANNEL } from './jobs/repo.ts';
 import { JobRunner } from './jobs/runner.ts';
 import { endIdleConversations } from './conversations/ingest-repo.ts';
+import { applyLateParkedStatuses } from './messages/ingest-repo.ts';
 import { META_EVENTS_CHANNEL } from './meta-inbound/events-repo.ts';
 import { MetaEventWorker } from './meta-inbound/worker.ts';
 import { checkSecretKey, loadOrCreateSecretKey, TokenCipher } from './phone-numbers/token-cipher.ts';
@@ -105,6 +106,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       endIdleConversations(db, new Date()).then(
         (ended) => ended > 0 && logger.info({ ended }, 'ended idle conversations'),
         (error: unknown) => logger.warn({ err: error }, 'conversation sweep failed'),
+      );
+      // A status can be parked by one node while another is storing its message.
+      applyLateParkedStatuses(db).then(
+        (applied) => applied > 0 && logger.info({ applied }, 'applied statuses that arrived while their message was being stored'),
+        (error: unknown) => logger.warn({ err: error }, 'parked status sweep failed'),
       );
     }, MINUTE);
     sweep.unref();

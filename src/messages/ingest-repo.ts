@@ -62,3 +62,20 @@ export async function takeParkedStatuses(tx: Tx, projectId: string, wamid: strin
     DELETE FROM pending_statuses WHERE project_id = ${projectId} AND wamid = ${wamid} RETURNING status`.execute(tx);
   return result.rows.map((r) => r.status);
 }
+
+/**
+ * Applies statuses that were parked while their message was being stored by another node (its
+ * transaction had not committed when the status looked for it). Run periodically; returns how
+ * many it applied.
+ */
+export async function applyLateParkedStatuses(db: import('kysely').Kysely<Database>, limit = 500): Promise<number> {
+  return db.transaction().execute(async (tx) => {
+    const parked = await sql<{ id: number; project_id: string; wamid: string; status: { status: string } }>`
+      SELECT p.id, p.project_id, p.wamid, p.status FROM pending_statuses p
+      WHERE EXISTS (SELECT 1 FROM messages m WHERE m.project_id = p.project_id AND m.wamid = p.wamid)
+      ORDER BY p.id LIMIT ${limit} FOR UPDATE OF p SKIP LOCKED`.execute(tx);
+    for (const row of parked.rows) await applyStatus(tx, row.project_id, row.wamid, row.status);
+    if (parked.rows.length > 0) await sql`DELETE FROM pending_statuses WHERE id = ANY(${parked.rows.map((r) => r.id)}::bigint[])`.execute(tx);
+    return parked.rows.length;
+  });
+}
