@@ -13,12 +13,12 @@ import { JOBS_CHANNEL } from './jobs/repo.ts';
 import { JobRunner } from './jobs/runner.ts';
 import { endIdleConversations } from './conversations/ingest-repo.ts';
 import { applyLateParkedStatuses } from './messages/ingest-repo.ts';
-import { META_EVENTS_CHANNEL } from './meta-inbound/events-repo.ts';
+import { META_EVENTS_CHANNEL, purgeHandledEvents } from './meta-inbound/events-repo.ts';
 import { MetaEventWorker } from './meta-inbound/worker.ts';
 import { checkSecretKey, loadOrCreateSecretKey, TokenCipher } from './phone-numbers/token-cipher.ts';
 import { DeliveryWorker } from './webhooks/delivery-worker.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
-import { queueInactivityEvents, WEBHOOK_DELIVERIES_CHANNEL, WEBHOOK_EVENTS_CHANNEL } from './webhooks/outbox-repo.ts';
+import { purgeDispatchedEvents, queueInactivityEvents, WEBHOOK_DELIVERIES_CHANNEL, WEBHOOK_EVENTS_CHANNEL } from './webhooks/outbox-repo.ts';
 import { bootstrapDefaultProject, KeyAuthenticator, KEY_REVOKED_CHANNEL } from './projects/service.ts';
 import { purgeOldDeliveries } from './webhook-deliveries/repo.ts';
 
@@ -91,6 +91,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     inactivity.unref();
     const maintenance = setInterval(() => {
       purgeExpiredIdempotencyKeys(db).catch((error: unknown) => logger.warn({ err: error }, 'idempotency purge failed'));
+      purgeDispatchedEvents(db).catch((error: unknown) => logger.warn({ err: error }, 'outbox purge failed'));
+      purgeHandledEvents(db).catch((error: unknown) => logger.warn({ err: error }, 'Meta event purge failed'));
     }, HOUR);
     maintenance.unref();
     // Deliveries are kept 30 days; every node may purge, the DELETE is idempotent.

@@ -120,8 +120,13 @@ export async function markErased(db: Executor, projectId: string, lookup: Contac
 }
 
 /** Removes an erased contact for good; rows attached to it go with it (foreign keys cascade). */
-export async function deleteErasedContact(db: Executor, id: string): Promise<void> {
-  await db.deleteFrom('contacts').where('id', '=', id).where('erased_at', 'is not', null).execute();
+export async function deleteErasedContact(db: Kysely<Database>, id: string): Promise<void> {
+  await db.transaction().execute(async (tx) => {
+    // Webhook deliveries keep copies of the contact's messages for the deliveries log; they go
+    // too. Conversations, messages and preferences follow the contact by foreign key.
+    await sql`DELETE FROM webhook_deliveries WHERE conversation_id IN (SELECT id FROM conversations WHERE contact_id = ${id})`.execute(tx);
+    await tx.deleteFrom('contacts').where('id', '=', id).where('erased_at', 'is not', null).execute();
+  });
 }
 
 function matchesTags(tags: EntityTag[]) {

@@ -27,7 +27,7 @@ export const contactRoutes: FastifyPluginAsyncTypebox<ContactRoutesOptions> = as
   app.get('/whatsapp/contacts', { schema: listContactsSchema }, async (request, reply) => {
     const query = request.query;
     if (query.page !== undefined || query.per_page !== undefined) {
-      const offset = parseOffsetQuery(query);
+      const offset = parseOffsetQuery(query, null); // contacts answer oversized pages with their own body
       const limitError = offsetLimitError(offset, `${request.protocol}://${request.host}`);
       if (limitError) throw limitError;
       const { rows, total } = await contacts.listByOffset(request.auth.projectId, query, offset);

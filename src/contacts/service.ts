@@ -81,12 +81,26 @@ function measure(value: unknown): number {
 /** A `\u0000` or lone-surrogate escape in JSON text, not preceded by an escaped backslash. */
 const UNSTORABLE_ESCAPE = /(?<!\\)(?:\\\\)*\\u(0000|d[89a-f][0-9a-f]{2})/;
 
+/** A number that would change silently on the way to storage (1e400 → null, 2^60 + 1 → 2^60). */
+function hasUnsafeNumber(value: unknown): boolean {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const node = stack.pop();
+    if (typeof node === 'number' && (!Number.isFinite(node) || (Number.isInteger(node) && !Number.isSafeInteger(node)))) return true;
+    if (node !== null && typeof node === 'object') stack.push(...(Array.isArray(node) ? node : Object.values(node)));
+  }
+  return false;
+}
+
 /** Serialises metadata for storage after checking the limits; undefined stays undefined. */
 function checkedMetadata(metadata: Record<string, unknown> | null | undefined): string | null | undefined {
   if (metadata === undefined || metadata === null) return metadata;
   // Depth first: JSON.stringify recurses, and throws RangeError on very deep values.
   const depth = measure(metadata);
   if (depth > METADATA_MAX_DEPTH) throw unprocessable(`contact.metadata is nested ${depth} levels deep; the limit is ${METADATA_MAX_DEPTH} levels`);
+  if (hasUnsafeNumber(metadata)) {
+    throw unprocessable('contact.metadata holds a number JSON cannot carry exactly (not finite, or an integer beyond ±2^53); send it as a string');
+  }
   const json = JSON.stringify(metadata);
   const bytes = Buffer.byteLength(json);
   if (bytes > METADATA_MAX_BYTES) throw unprocessable(`contact.metadata is ${bytes} bytes as JSON; the limit is ${METADATA_MAX_BYTES} bytes`);
@@ -197,10 +211,12 @@ export class ContactsService {
 
   /** Hides the contact now and queues the job that erases it, in one transaction. */
   async erase(projectId: string, identifier: string, ifMatch: EntityTag[] | null): Promise<void> {
-    const lookup = parseIdentifier(identifier);
-    if (!lookup) throw unprocessable('Invalid phone number');
+    // Found the way GET finds it (stored digits first); 422 only for what cannot be an identifier.
+    const { result: found, lookup } = await this.withLookup(identifier, (l) => repo.findContact(this.db, projectId, l));
+    if (!found && !lookup) throw unprocessable('Invalid phone number');
+    if (!found || !lookup) throw notFound(CONTACT_NOT_FOUND);
     const erasedId = await this.db.transaction().execute(async (tx) => {
-      const row = await repo.findContact(tx, projectId, lookup);
+      const row = await repo.findContact(tx, projectId, { by: 'id', value: found.id });
       if (!row) return null;
       const marked = await repo.markErased(tx, projectId, { by: 'id', value: row.id }, ifMatch);
       if (!marked) return undefined;

@@ -217,6 +217,7 @@ async function startPostmaster(bins: Binaries, dataDir: string, pgDir: string, i
   const logFile = path.join(dataDir, 'postgres.log');
   if (!fs.existsSync(logFile)) fs.writeFileSync(logFile, '');
   if (identity) fs.chownSync(logFile, identity.uid, identity.gid);
+  fs.chmodSync(logFile, 0o600); // its errors can quote stored values (phone numbers)
   await runAs(identity, bins.pg_ctl, [
     'start', '-D', pgDir, '-w', '-t', '120', '-l', logFile,
     '-o', `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c max_connections=200`,
@@ -252,7 +253,7 @@ export async function openEmbeddedDatabase(dataDir: string, role: EmbeddedRole, 
   const bins = await loadBinaries();
   const pgDir = path.join(dataDir, 'pg');
   fs.mkdirSync(dataDir, { recursive: true });
-  fs.chmodSync(dataDir, 0o755);
+  fs.chmodSync(dataDir, 0o711); // the postgres user must pass through; nobody needs to list it
   const identity = await postgresIdentity();
   ensureTraversable(pgDir, identity, logger);
   const password = readOrCreatePassword(dataDir);

@@ -115,8 +115,9 @@ export function errorHandler(error: FastifyError & { validation?: AjvIssue[]; va
       return reply.code(400).send({ error: error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'Request body is empty but Content-Type is JSON' : 'Request body is not valid JSON' });
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return reply.code(413).send({ error: 'Request body is larger than the 1 MiB limit' });
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return reply.code(400).send({ error: 'Content-Length does not match the request body' });
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return reply.code(415).send({ error: 'Content-Type must be application/json or application/merge-patch+json' });
     default:
       break;

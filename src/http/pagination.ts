@@ -120,11 +120,15 @@ export interface OffsetRequest {
   perPage: number;
 }
 
-export function parseOffsetQuery(query: { page?: number; per_page?: number }): OffsetRequest {
+/** Most offset lists allow at most this many items per page (contacts have their own limits). */
+export const MAX_PER_PAGE = 100;
+
+export function parseOffsetQuery(query: { page?: number; per_page?: number }, maxPerPage: number | null = MAX_PER_PAGE): OffsetRequest {
   const page = query.page ?? 1;
   const perPage = query.per_page ?? 20;
   if (page < 1) throw badRequest('page must be at least 1');
   if (perPage < 1) throw badRequest('per_page must be at least 1');
+  if (maxPerPage !== null && perPage > maxPerPage) throw badRequest(`per_page must be at most ${maxPerPage}`);
   // 1e400 arrives as Infinity, which JSON Schema counts as an integer; OFFSET must fit a bigint.
   if (!Number.isSafeInteger(page * perPage)) throw badRequest('page × per_page is too large');
   return { page, perPage };

@@ -66,7 +66,12 @@ export abstract class BatchWorker {
   private readonly loop: PollingLoop;
 
   constructor(logger: Logger, pollMs: number, name: string) {
-    this.loop = new PollingLoop(() => this.drain(), pollMs, logger, name);
+    this.loop = new PollingLoop(() => this.loopPass(), pollMs, logger, name);
+  }
+
+  /** What the background loop runs on each wake; drain() unless a worker needs otherwise. */
+  protected loopPass(): Promise<number> {
+    return this.drain();
   }
 
   /** Handles one batch; returns how many items it handled (0: the queue is empty). */

@@ -40,3 +40,9 @@ export async function countPendingEvents(db: Executor): Promise<number> {
   const result = await sql<{ n: number }>`SELECT count(*)::int AS n FROM meta_events WHERE state = 'pending'`.execute(db);
   return result.rows[0]!.n;
 }
+
+/** Meta bodies are kept 7 days after they were handled (to replay or inspect), then deleted. */
+export async function purgeHandledEvents(db: Kysely<Database>): Promise<number> {
+  const result = await sql`DELETE FROM meta_events WHERE state IN ('processed', 'skipped') AND processed_at < now() - interval '7 days'`.execute(db);
+  return Number(result.numAffectedRows ?? 0);
+}

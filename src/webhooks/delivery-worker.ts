@@ -51,10 +51,19 @@ export class DeliveryWorker extends BatchWorker {
     const timeout = this.options.timeoutMs ?? TIMEOUT_MS;
     const claimed = await claimDueDeliveries(this.db, concurrency - this.inFlight.size, Math.ceil(timeout / 1000) + 30);
     for (const delivery of claimed) {
-      const running: Promise<void> = this.attempt(delivery, timeout).finally(() => this.inFlight.delete(running));
+      const running: Promise<void> = this.attempt(delivery, timeout).finally(() => {
+        this.inFlight.delete(running);
+        // Room in the window: look for more due work (a no-op while a pass is running).
+        this.wake();
+      });
       this.inFlight.add(running);
     }
     return claimed.length;
+  }
+
+  /** The background loop does not wait for slow receivers: finished attempts wake it. */
+  protected override loopPass(): Promise<number> {
+    return super.drain();
   }
 
   /** Makes every attempt due now and waits for all of them; returns how many were started. */

@@ -209,7 +209,7 @@ export async function queueInactivityEvents(db: Kysely<Database>): Promise<numbe
       jsonb_build_object('conversation_id', d.conversation_id, 'minutes', d.inactivity_minutes,
         'since_message', (SELECT jsonb_build_object('id', m.id, 'whatsapp_message_id', m.wamid, 'direction', m.direction,
                                                     'created_at', to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
-                          FROM messages m WHERE m.conversation_id = d.conversation_id ORDER BY m.created_at DESC LIMIT 1))
+                          FROM messages m WHERE m.conversation_id = d.conversation_id AND m.type <> 'system' ORDER BY m.created_at DESC LIMIT 1))
     FROM due d JOIN noted n ON n.webhook_id = d.webhook_id AND n.conversation_id = d.conversation_id`.execute(db);
   const count = Number(result.numAffectedRows ?? 0);
   if (count > 0) await sql`SELECT pg_notify(${WEBHOOK_EVENTS_CHANNEL}, '')`.execute(db);
@@ -237,4 +237,10 @@ export async function insertDeliveries(tx: Transaction<Database>, deliveries: Ne
       )
       .execute();
   }
+}
+
+/** Dispatched outbox rows are kept a day (for inspection), then deleted. */
+export async function purgeDispatchedEvents(db: Kysely<Database>): Promise<number> {
+  const result = await sql`DELETE FROM webhook_events WHERE dispatched_at < now() - interval '1 day'`.execute(db);
+  return Number(result.numAffectedRows ?? 0);
 }

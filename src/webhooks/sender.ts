@@ -44,35 +44,45 @@ export async function send(out: Outgoing): Promise<SendResult> {
   const client = url.protocol === 'https:' ? https : http;
   return new Promise((resolve) => {
     let settled = false;
+    let timer: NodeJS.Timeout | undefined;
     const finish = (result: SendResult) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       resolve(result);
     };
-    const request = client.request(
-      url,
-      {
-        method: 'POST',
-        headers: { ...out.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(out.body) },
-        // Connect to the checked address; TLS still verifies the certificate for the URL's host.
-        lookup: (_host, _options, callback) => callback(null, destination.address, destination.family),
-        agent: agents[url.protocol as 'http:' | 'https:'],
-      },
-      (response) => {
-        let received = 0;
-        response.on('data', (chunk: Buffer) => {
-          received += chunk.length;
-          if (received > RESPONSE_CAP_BYTES) response.destroy();
-        });
-        const status = response.statusCode ?? null;
-        const done = () => finish({ status, error: status !== null && status >= 200 && status < 300 ? null : `receiver answered ${status}` });
-        response.on('end', done);
-        response.on('close', done);
-        response.on('error', done);
-      },
-    );
-    const timer = setTimeout(() => {
+    let request: http.ClientRequest;
+    try {
+      request = client.request(
+        url,
+        {
+          method: 'POST',
+          headers: { ...out.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(out.body) },
+          // Connect to the checked address; TLS still verifies the certificate for the URL's host.
+          // Node may ask for every address (autoSelectFamily); answer in the form it asked for.
+          lookup: ((_host: string, options: { all?: boolean }, callback: (...args: unknown[]) => void) =>
+            options?.all ? callback(null, [{ address: destination.address, family: destination.family }]) : callback(null, destination.address, destination.family)) as never,
+          agent: agents[url.protocol as 'http:' | 'https:'],
+        },
+        (response) => {
+          let received = 0;
+          response.on('data', (chunk: Buffer) => {
+            received += chunk.length;
+            if (received > RESPONSE_CAP_BYTES) response.destroy();
+          });
+          const status = response.statusCode ?? null;
+          const done = () => finish({ status, error: status !== null && status >= 200 && status < 300 ? null : `receiver answered ${status}` });
+          response.on('end', done);
+          response.on('close', done);
+          response.on('error', done);
+        },
+      );
+    } catch (error) {
+      // A header the HTTP layer refuses (it throws at once): this attempt fails, retries follow.
+      finish({ status: null, error: error instanceof Error ? error.message : String(error) });
+      return;
+    }
+    timer = setTimeout(() => {
       request.destroy();
       finish({ status: null, error: `no answer within ${out.timeoutMs} ms` });
     }, out.timeoutMs);

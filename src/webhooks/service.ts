@@ -78,6 +78,8 @@ function checkHeaders(headers: Record<string, string> | null): Record<string, st
     const value = headers[name]!;
     // Tab is the only control character a field value may hold; CR/LF would split the header.
     if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(value)) throw invalid(`headers.${name}`, 'must not contain control characters');
+    // HTTP/1.1 carries header values as Latin-1: anything beyond could never be sent.
+    if (/[^\u0009\u0020-\u00ff]/.test(value)) throw invalid(`headers.${name}`, 'must hold only printable ASCII or Latin-1 characters');
     if (value.length > MAX_HEADER_VALUE) throw invalid(`headers.${name}`, `must be at most ${MAX_HEADER_VALUE} characters`);
   }
   return names.length === 0 ? null : headers;

@@ -206,3 +206,25 @@ test('SSRF: with private destinations refused, a webhook on 127.0.0.1 is never c
   }
   assert.equal(receiver.on('/ssrf').length, 0, 'no request reached the receiver');
 });
+
+test('a webhook URL with a host name is delivered (the pinned address answers every lookup form)', async () => {
+  const url = receiver.url('/by-name').replace('127.0.0.1', 'localhost');
+  const { deliveries } = await queued(url);
+  const worker = deliveryWorker(t.database.db);
+  await until(() => worker.drain(), async () => (await deliveriesOf(t.database.db, deliveries[0]!.webhook_id!))[0]?.status === 'delivered', 'delivered to localhost');
+});
+
+test('a header value HTTP cannot carry fails the attempt (recorded, retried, then failed) instead of sticking', async () => {
+  const { key, project } = await createKey(t.database.db, `retries-${randomBytes(4).toString('hex')}`);
+  const hook = await insertWebhook(t.database.db, { project_id: project.id, url: receiver.url('/bad-header'), events: ['whatsapp.contact.created'], secret_key: SECRET, headers: { 'x-name': 'Zoë €' } });
+  await newContact(t, { display_name: 'Bad header' }, key);
+  await dispatcher(t.database.db).drain();
+  const worker = deliveryWorker(t.database.db);
+  const [delivery] = await until(() => worker.drain(), async () => {
+    const rows = await deliveriesOf(t.database.db, hook);
+    return rows[0]?.status === 'failed' ? rows : null;
+  }, 'failed after its retries');
+  const attempts = await attemptsOf(t.database.db, delivery!.id);
+  assert.equal(attempts.length, 1 + RETRY_SECONDS.length);
+  assert.ok(attempts.every((a) => a.error !== null && a.response_status === null));
+});
