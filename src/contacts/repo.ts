@@ -157,8 +157,37 @@ function filterConditions(filters: ContactFilters) {
   };
 }
 
-/** One page in keyset order, fetching one extra row to tell whether more follow. */
-export async function listContactsByCursor(db: Executor, projectId: string, filters: ContactFilters, page: CursorRequest): Promise<ContactRow[]> {
+/** Beyond this many matches a substring term counts as common (see listContactsByCursor). */
+const RARE_MATCHES = 1000;
+
+/**
+ * One page in keyset order, fetching one extra row to tell whether more follow.
+ *
+ * With a substring filter the planner must choose between walking the newest rows and filtering
+ * (fast for common terms, a full walk for rare ones) and the trigram index (fast for rare terms,
+ * a sort of every match for common ones) — and its estimate for '%term%' is a guess. So it is not
+ * left to guess: a bounded count through the trigram index tells which kind of term this is, and
+ * the page is read with the plan that suits it.
+ */
+export async function listContactsByCursor(db: Kysely<Database>, projectId: string, filters: ContactFilters, page: CursorRequest): Promise<ContactRow[]> {
+  const term = filters.profileNameContains ?? filters.waIdContains;
+  if (term === undefined || term.length < 3) return pageQuery(db, projectId, filters, page).execute() as Promise<ContactRow[]>;
+  return db.transaction().execute(async (tx) => {
+    await sql`SET LOCAL enable_seqscan = off`.execute(tx);
+    await sql`SET LOCAL enable_indexscan = off`.execute(tx);
+    // Counted over the substring alone, so that the trigram index is the only way to answer.
+    const substring = { profileNameContains: filters.profileNameContains, waIdContains: filters.waIdContains };
+    const probe = await sql<{ n: number }>`
+      SELECT count(*)::int AS n FROM (${tx.selectFrom('contacts').select('id').where(filterConditions(substring)).limit(RARE_MATCHES + 1)}) AS matches`.execute(tx);
+    if (probe.rows[0]!.n > RARE_MATCHES) {
+      await sql`SET LOCAL enable_indexscan = on`.execute(tx);
+      await sql`SET LOCAL enable_bitmapscan = off`.execute(tx);
+    }
+    return (await pageQuery(tx, projectId, filters, page).execute()) as ContactRow[];
+  });
+}
+
+function pageQuery(db: Executor, projectId: string, filters: ContactFilters, page: CursorRequest) {
   let query = visible(db, projectId).select(COLUMNS).where(filterConditions(filters));
   if (page.before) {
     query = query
@@ -169,7 +198,7 @@ export async function listContactsByCursor(db: Executor, projectId: string, filt
     if (page.after) query = query.where(sql<SqlBool>`(created_at, id) < (${page.after.createdAt}::timestamptz, ${page.after.id}::uuid)`);
     query = query.orderBy('created_at', 'desc').orderBy('id', 'desc');
   }
-  return (await query.limit(page.limit + 1).execute()) as ContactRow[];
+  return query.limit(page.limit + 1);
 }
 
 export async function listContactsByOffset(db: Executor, projectId: string, filters: ContactFilters, offset: number, limit: number) {
