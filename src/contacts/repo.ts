@@ -1,6 +1,6 @@
 // SQL for contacts. Every function takes the executor (pool or transaction) and the project id;
 // every read hides contacts waiting for their erase job.
-import { type Expression, type ExpressionBuilder, type Kysely, type SqlBool, sql, type Transaction } from 'kysely';
+import { type Expression, type ExpressionBuilder, type Kysely, type RawBuilder, type SqlBool, sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import type { EntityTag } from '../http/etag.ts';
 import type { CursorRequest } from '../http/pagination.ts';
@@ -157,32 +157,35 @@ function filterConditions(filters: ContactFilters) {
   };
 }
 
-/** Beyond this many matches a substring term counts as common (see listContactsByCursor). */
-const RARE_MATCHES = 1000;
+/** How many of the newest rows a substring search reads before it turns to the trigram index. */
+const NEWEST_WALK = 5000;
 
 /**
  * One page in keyset order, fetching one extra row to tell whether more follow.
  *
  * With a substring filter the planner must choose between walking the newest rows and filtering
  * (fast for common terms, a full walk for rare ones) and the trigram index (fast for rare terms,
- * a sort of every match for common ones) — and its estimate for '%term%' is a guess. So it is not
- * left to guess: a bounded count through the trigram index tells which kind of term this is, and
- * the page is read with the plan that suits it.
+ * a sort of every match for common ones), and its estimate for '%term%' is a guess. So it is not
+ * left to guess: the newest rows are read first, but only so many; a term that fills the page
+ * there is common and done. Otherwise the term is rare, and the page is read through the trigram
+ * index (the other plans switched off for that one transaction).
  */
 export async function listContactsByCursor(db: Kysely<Database>, projectId: string, filters: ContactFilters, page: CursorRequest): Promise<ContactRow[]> {
   const term = filters.profileNameContains ?? filters.waIdContains;
-  if (term === undefined || term.length < 3) return pageQuery(db, projectId, filters, page).execute() as Promise<ContactRow[]>;
+  if (term === undefined || term.length < 3) return (await pageQuery(db, projectId, filters, page).execute()) as ContactRow[];
+  const others: ContactFilters = { ...filters, profileNameContains: undefined, waIdContains: undefined };
+  const newest = pageQuery(db, projectId, others, page).clearLimit().limit(NEWEST_WALK);
+  const direction = page.before ? sql`ASC` : sql`DESC`;
+  const substring: RawBuilder<SqlBool>[] = [];
+  if (filters.profileNameContains !== undefined) substring.push(sql<SqlBool>`profile_name ILIKE ${`%${escapeLike(filters.profileNameContains)}%`}`);
+  if (filters.waIdContains !== undefined) substring.push(sql<SqlBool>`wa_id LIKE ${`%${escapeLike(filters.waIdContains)}%`}`);
+  const common = await sql<ContactRow>`
+    SELECT * FROM (${newest}) AS recent WHERE ${sql.join(substring, sql` AND `)}
+    ORDER BY created_at ${direction}, id ${direction} LIMIT ${page.limit + 1}`.execute(db);
+  if (common.rows.length > page.limit) return common.rows;
   return db.transaction().execute(async (tx) => {
     await sql`SET LOCAL enable_seqscan = off`.execute(tx);
     await sql`SET LOCAL enable_indexscan = off`.execute(tx);
-    // Counted over the substring alone, so that the trigram index is the only way to answer.
-    const substring = { profileNameContains: filters.profileNameContains, waIdContains: filters.waIdContains };
-    const probe = await sql<{ n: number }>`
-      SELECT count(*)::int AS n FROM (${tx.selectFrom('contacts').select('id').where(filterConditions(substring)).limit(RARE_MATCHES + 1)}) AS matches`.execute(tx);
-    if (probe.rows[0]!.n > RARE_MATCHES) {
-      await sql`SET LOCAL enable_indexscan = on`.execute(tx);
-      await sql`SET LOCAL enable_bitmapscan = off`.execute(tx);
-    }
     return (await pageQuery(tx, projectId, filters, page).execute()) as ContactRow[];
   });
 }
