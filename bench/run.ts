@@ -22,6 +22,7 @@ const CONTACTS_PATH = '/platform/v1/whatsapp/contacts';
 // Knobs
 
 const DURATION = knob('BENCH_DURATION', 12);
+const ROUNDS = knob('BENCH_ROUNDS', 3);
 const WARMUP = knob('BENCH_WARMUP', 3);
 const SMALL = knob('BENCH_CONTACTS_SMALL', 100_000);
 const LARGE = Math.max(SMALL, knob('BENCH_CONTACTS_LARGE', 1_000_000));
@@ -278,13 +279,17 @@ async function main(): Promise<void> {
     { name: 'Parley', url: parleyUrl, pid: parley.pid },
     { name: 'baseline', url: baselineUrl, pid: baseline.proc.pid! },
   ];
-  const loads: LoadResult[] = [];
+  const loads: (LoadResult & { round: number })[] = [];
+  // Several rounds, alternating which server goes first: on a shared 2-core VM one run can be
+  // off by a third, so the ratio reported is the median of the rounds' ratios.
   for (const op of OPS as ('GET' | 'PATCH')[]) {
-    for (const target of targets) {
-      // Each run starts from the same state: no dead rows from the previous PATCH run, no checkpoint due.
-      await pool.query('VACUUM ANALYZE contacts');
-      await pool.query('CHECKPOINT');
-      loads.push(await runLoad(target, op, key, postmaster, op === 'GET' ? 1 : 2));
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const target of round % 2 === 0 ? targets : [...targets].reverse()) {
+        // Each run starts from the same state: no dead rows from the previous PATCH run, no checkpoint due.
+        await pool.query('VACUUM ANALYZE contacts');
+        await pool.query('CHECKPOINT');
+        loads.push({ ...(await runLoad(target, op, key, postmaster, (op === 'GET' ? 1 : 2) + round * 10)), round });
+      }
     }
   }
   const memAfterLoad = { parley: memory(targets[0]!.pid), baseline: memory(targets[1]!.pid) };
@@ -342,10 +347,15 @@ async function main(): Promise<void> {
 
   // ------------------------------------------------------------------------------------------
   // Report
+  const roundRatios = (op: string) =>
+    Array.from({ length: ROUNDS }, (_, round) => {
+      const p = loads.find((r) => r.target === 'Parley' && r.op === op && r.round === round)!;
+      const b = loads.find((r) => r.target === 'baseline' && r.op === op && r.round === round)!;
+      return p.rps / b.rps;
+    });
   const ratio = (op: string) => {
-    const p = loads.find((r) => r.target === 'Parley' && r.op === op)!;
-    const b = loads.find((r) => r.target === 'baseline' && r.op === op)!;
-    return p.rps / b.rps;
+    const sorted = roundRatios(op).sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)]!;
   };
   const verdict = (ok: boolean) => (ok ? 'meets target' : '**below target**');
   const lines: string[] = [];
@@ -358,13 +368,16 @@ async function main(): Promise<void> {
   );
   lines.push(`- Baseline statements: built by Parley's own src/contacts/prepared.ts (same SQL, parameters and prepared-statement names)`, '');
   lines.push('### Load: GET and PATCH (merge) /platform/v1/whatsapp/contacts/{phone}', '');
-  lines.push('| server | request | req/s | p50 ms | p99 ms | requests | non-2xx | errors | server CPU µs/req (kernel part) | PostgreSQL CPU µs/req | load generator CPU µs/req |');
-  lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  lines.push('| round | server | request | req/s | p50 ms | p99 ms | requests | non-2xx | errors | server CPU µs/req (kernel part) | PostgreSQL CPU µs/req | load generator CPU µs/req |');
+  lines.push('|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of loads) {
-    lines.push(`| ${r.target} | ${r.op} | ${fmt(r.rps, 0)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.requests} | ${r.non2xx} | ${r.errors} | ${fmt(r.serverCpuUs, 0)} (${fmt(r.serverSysUs, 0)}) | ${fmt(r.pgCpuUs, 0)} | ${fmt(r.clientCpuUs, 0)} |`);
+    lines.push(`| ${r.round + 1} | ${r.target} | ${r.op} | ${fmt(r.rps, 0)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${r.requests} | ${r.non2xx} | ${r.errors} | ${fmt(r.serverCpuUs, 0)} (${fmt(r.serverSysUs, 0)}) | ${fmt(r.pgCpuUs, 0)} | ${fmt(r.clientCpuUs, 0)} |`);
   }
   lines.push('');
-  for (const op of OPS) lines.push(`- Parley/baseline ${op}: **${ratio(op).toFixed(2)}** (target ≥ ${RATIO_TARGET}: ${verdict(ratio(op) >= RATIO_TARGET)})`);
+  for (const op of OPS) {
+    const each = roundRatios(op).map((r) => r.toFixed(2)).join(', ');
+    lines.push(`- Parley/baseline ${op}: **${ratio(op).toFixed(2)}** median of ${ROUNDS} rounds (${each}) (target ≥ ${RATIO_TARGET}: ${verdict(ratio(op) >= RATIO_TARGET)})`);
+  }
   const bad = loads.filter((r) => r.non2xx > 0 || r.errors > 0);
   lines.push(`- Non-2xx responses and errors: ${bad.length === 0 ? 'none' : `**${bad.map((r) => `${r.target} ${r.op}: ${r.non2xx} non-2xx, ${r.errors} errors`).join('; ')}**`}`, '');
   lines.push(`### Search: GET /platform/v1/whatsapp/contacts?… over ${LARGE.toLocaleString('en')} contacts (sequential, one connection)`, '');
