@@ -1,6 +1,7 @@
 // SQL for contacts. Every function takes the executor (pool or transaction) and the project id;
 // every read hides contacts waiting for their erase job.
 import { type Expression, type ExpressionBuilder, type Kysely, type RawBuilder, type SqlBool, sql, type Transaction } from 'kysely';
+import { containsPattern } from '../db/like.ts';
 import type { Database } from '../db/schema.ts';
 import type { EntityTag } from '../http/etag.ts';
 import type { CursorRequest } from '../http/pagination.ts';
@@ -134,10 +135,6 @@ function matchesTags(tags: EntityTag[]) {
   return sql<SqlBool>`(id, version) IN (${sql.join(tags.map((t) => sql`(${t.id}::uuid, ${t.version}::int)`))})`;
 }
 
-function escapeLike(value: string): string {
-  return value.replace(/[\\%_]/g, (c) => `\\${c}`);
-}
-
 function filterConditions(filters: ContactFilters) {
   return (eb: ExpressionBuilder<Database, 'contacts'>) => {
     const conditions: Expression<SqlBool>[] = [];
@@ -148,8 +145,8 @@ function filterConditions(filters: ContactFilters) {
       );
     }
     if (filters.hasCustomer !== undefined) conditions.push(eb('customer_id', filters.hasCustomer ? 'is not' : 'is', null));
-    if (filters.profileNameContains !== undefined) conditions.push(eb('profile_name', 'ilike', `%${escapeLike(filters.profileNameContains)}%`));
-    if (filters.waIdContains !== undefined) conditions.push(eb('wa_id', 'like', `%${escapeLike(filters.waIdContains)}%`));
+    if (filters.profileNameContains !== undefined) conditions.push(eb('profile_name', 'ilike', containsPattern(filters.profileNameContains)));
+    if (filters.waIdContains !== undefined) conditions.push(eb('wa_id', 'like', containsPattern(filters.waIdContains)));
     if (filters.businessScopedUserId !== undefined) conditions.push(eb('business_scoped_user_id', '=', filters.businessScopedUserId));
     if (filters.createdAfter !== undefined) conditions.push(eb('created_at', '>', filters.createdAfter));
     if (filters.createdBefore !== undefined) conditions.push(eb('created_at', '<', filters.createdBefore));
@@ -177,8 +174,8 @@ export async function listContactsByCursor(db: Kysely<Database>, projectId: stri
   const newest = pageQuery(db, projectId, others, page).clearLimit().limit(NEWEST_WALK);
   const direction = page.before ? sql`ASC` : sql`DESC`;
   const substring: RawBuilder<SqlBool>[] = [];
-  if (filters.profileNameContains !== undefined) substring.push(sql<SqlBool>`profile_name ILIKE ${`%${escapeLike(filters.profileNameContains)}%`}`);
-  if (filters.waIdContains !== undefined) substring.push(sql<SqlBool>`wa_id LIKE ${`%${escapeLike(filters.waIdContains)}%`}`);
+  if (filters.profileNameContains !== undefined) substring.push(sql<SqlBool>`profile_name ILIKE ${containsPattern(filters.profileNameContains)}`);
+  if (filters.waIdContains !== undefined) substring.push(sql<SqlBool>`wa_id LIKE ${containsPattern(filters.waIdContains)}`);
   const common = await sql<ContactRow>`
     SELECT * FROM (${newest}) AS recent WHERE ${sql.join(substring, sql` AND `)}
     ORDER BY created_at ${direction}, id ${direction} LIMIT ${page.limit + 1}`.execute(db);

@@ -1,6 +1,7 @@
 // SQL for reading and updating conversations through the API. Every function takes the
 // executor and the project id; conversations of erased contacts are invisible.
 import { type Kysely, sql, type SqlBool, type Transaction } from 'kysely';
+import { containsPattern } from '../db/like.ts';
 import type { Database } from '../db/schema.ts';
 import type { CursorRequest } from '../http/pagination.ts';
 
@@ -73,14 +74,13 @@ export async function findConversation(db: Executor, projectId: string, id: stri
   return (await visible(db, projectId).where('c.id', '=', id).executeTakeFirst()) as ConversationRow | undefined;
 }
 
-const escapeLike = (value: string) => value.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 type VisibleQuery = ReturnType<typeof visible>;
 
 function applyFilters(query: VisibleQuery, filters: ConversationFilters): VisibleQuery {
   let q = query;
   if (filters.phoneNumberId !== undefined) q = q.where('c.phone_number_id', '=', filters.phoneNumberId);
-  if (filters.phoneNumberContains !== undefined) q = q.where('k.wa_id', 'like', `%${escapeLike(filters.phoneNumberContains)}%`);
+  if (filters.phoneNumberContains !== undefined) q = q.where('k.wa_id', 'like', containsPattern(filters.phoneNumberContains));
   if (filters.status !== undefined) q = q.where('c.status', '=', filters.status);
   if (filters.createdAfter !== undefined) q = q.where('c.created_at', '>', filters.createdAfter);
   if (filters.createdBefore !== undefined) q = q.where('c.created_at', '<', filters.createdBefore);

@@ -1,6 +1,7 @@
 // SQL for customers, always scoped to one project.
 import type { Kysely, Transaction } from 'kysely';
 import { sql } from 'kysely';
+import { containsPattern } from '../db/like.ts';
 import type { Database } from '../db/schema.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -51,7 +52,7 @@ export async function listCustomers(db: Executor, projectId: string, filters: Cu
     .where('project_id', '=', projectId)
     .where((eb) => {
       const conditions = [];
-      if (filters.nameContains !== undefined) conditions.push(eb('name', 'ilike', `%${filters.nameContains.replace(/[\\%_]/g, (c) => `\\${c}`)}%`));
+      if (filters.nameContains !== undefined) conditions.push(eb('name', 'ilike', containsPattern(filters.nameContains)));
       if (filters.externalCustomerId !== undefined) conditions.push(eb('external_customer_id', '=', filters.externalCustomerId));
       if (filters.createdAfter !== undefined) conditions.push(eb('created_at', '>', filters.createdAfter));
       if (filters.createdBefore !== undefined) conditions.push(eb('created_at', '<', filters.createdBefore));

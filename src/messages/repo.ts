@@ -2,6 +2,7 @@
 // id; messages of erased contacts and system messages (identity events, not conversation
 // content) are invisible.
 import { type Kysely, sql, type SqlBool, type Transaction } from 'kysely';
+import { containsPattern } from '../db/like.ts';
 import type { Database } from '../db/schema.ts';
 import type { CursorRequest } from '../http/pagination.ts';
 
@@ -77,13 +78,12 @@ function visible(db: Executor, projectId: string) {
 
 type VisibleQuery = ReturnType<typeof visible>;
 
-const escapeLike = (value: string) => value.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 function applyFilters(query: VisibleQuery, filters: MessageFilters): VisibleQuery {
   let q = query;
   if (filters.phoneNumberId !== undefined) q = q.where('m.phone_number_id', '=', filters.phoneNumberId);
   if (filters.conversationId !== undefined) q = q.where('m.conversation_id', '=', filters.conversationId);
-  if (filters.phoneNumberContains !== undefined) q = q.where('k.wa_id', 'like', `%${escapeLike(filters.phoneNumberContains)}%`);
+  if (filters.phoneNumberContains !== undefined) q = q.where('k.wa_id', 'like', containsPattern(filters.phoneNumberContains));
   if (filters.businessScopedUserId !== undefined) q = q.where('k.business_scoped_user_id', '=', filters.businessScopedUserId);
   if (filters.direction !== undefined) q = q.where('m.direction', '=', filters.direction);
   if (filters.status !== undefined) q = q.where('m.status', '=', filters.status as MessageRow['status']);

@@ -1,6 +1,7 @@
 // SQL for phone numbers. Reads see connected numbers only (deleted_at IS NULL), except the
 // routing lookup of inbound events, which must also know numbers that were disconnected.
 import { type Kysely, sql, type Transaction } from 'kysely';
+import { containsPattern } from '../db/like.ts';
 import type { Database } from '../db/schema.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -121,7 +122,7 @@ export async function listPhoneNumbers(db: Executor, projectId: string, filters:
       if (filters.phoneNumberId !== undefined) conditions.push(eb('phone_number_id', '=', filters.phoneNumberId));
       if (filters.businessAccountId !== undefined) conditions.push(eb('business_account_id', '=', filters.businessAccountId));
       if (filters.customerId !== undefined) conditions.push(eb('customer_id', '=', filters.customerId));
-      if (filters.nameContains !== undefined) conditions.push(eb('name', 'ilike', `%${filters.nameContains.replace(/[\\%_]/g, (c) => `\\${c}`)}%`));
+      if (filters.nameContains !== undefined) conditions.push(eb('name', 'ilike', containsPattern(filters.nameContains)));
       if (filters.createdAfter !== undefined) conditions.push(eb('created_at', '>', filters.createdAfter));
       if (filters.createdBefore !== undefined) conditions.push(eb('created_at', '<', filters.createdBefore));
       return eb.and(conditions);

@@ -1,6 +1,7 @@
 // SQL for webhook configurations and test events, always scoped to one project. A phone number
 // scope, when given, narrows reads and writes to that number's webhooks.
 import { type Kysely, sql, type Transaction } from 'kysely';
+import { containsPattern } from '../db/like.ts';
 import type { Database } from '../db/schema.ts';
 import { WEBHOOK_EVENTS_CHANNEL } from './outbox-repo.ts';
 
@@ -27,26 +28,6 @@ const COLUMNS = [
   'updated_at',
 ] as const;
 
-export interface WebhookRow {
-  id: string;
-  project_id: string;
-  phone_number_id: string | null;
-  url: string;
-  kind: 'kapso' | 'meta';
-  events: string[];
-  active: boolean;
-  secret_key: string | null;
-  headers: Record<string, string> | null;
-  buffer_enabled: boolean;
-  buffer_window_seconds: number;
-  max_buffer_size: number;
-  buffer_events: string[];
-  inactivity_minutes: number;
-  payload_version: string;
-  created_at: string;
-  updated_at: string;
-}
-
 /** Every stored setting of a webhook; what a create writes and an update may change. */
 export interface WebhookValues {
   phone_number_id: string | null;
@@ -62,6 +43,13 @@ export interface WebhookValues {
   buffer_events: string[];
   inactivity_minutes: number;
   payload_version: string;
+}
+
+export interface WebhookRow extends WebhookValues {
+  id: string;
+  project_id: string;
+  created_at: string;
+  updated_at: string;
 }
 
 export interface WebhookScope {
@@ -119,7 +107,7 @@ export async function listWebhooks(db: Executor, projectId: string, scope: Webho
       const conditions = [];
       if (scope.phoneNumberId !== undefined) conditions.push(eb('phone_number_id', '=', scope.phoneNumberId));
       if (filters.kind !== undefined) conditions.push(eb('kind', '=', filters.kind as 'kapso' | 'meta'));
-      if (filters.urlContains !== undefined) conditions.push(eb('url', 'ilike', `%${filters.urlContains.replace(/[\\%_]/g, (c) => `\\${c}`)}%`));
+      if (filters.urlContains !== undefined) conditions.push(eb('url', 'ilike', containsPattern(filters.urlContains)));
       if (filters.active !== undefined) conditions.push(eb('active', '=', filters.active));
       if (filters.createdAfter !== undefined) conditions.push(eb('created_at', '>', filters.createdAfter));
       if (filters.createdBefore !== undefined) conditions.push(eb('created_at', '<', filters.createdBefore));
