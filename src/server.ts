@@ -79,7 +79,15 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       logger,
     );
     const app = await buildApp({ db, pool: database.pool, config, logger, authenticator, cipher, onMetaEventStored });
-    await app.listen({ port: config.port, host: config.host });
+    try {
+      await app.listen({ port: config.port, host: config.host });
+    } catch (error) {
+      // e.g. the port is taken: close what already runs before the database goes.
+      notifyInbound.stop();
+      await app.close().catch(() => undefined);
+      await listener.close();
+      throw error;
+    }
     runner.start();
     inbound.start();
     dispatcher.start();
