@@ -62,7 +62,7 @@ export async function bootstrapDefaultProject(db: Kysely<Database>): Promise<str
 }
 
 export class KeyAuthenticator {
-  private readonly cache = new Map<string, { auth: AuthenticatedKey; hash: Buffer; expires: number }>();
+  private readonly cache = new Map<string, { auth: AuthenticatedKey | null; hash: Buffer; expires: number }>();
   /** Bumped by every revocation notice: a lookup that was pending meanwhile must not cache its (stale) row. */
   private generation = 0;
 
@@ -76,17 +76,23 @@ export class KeyAuthenticator {
     const hash = hashKey(presented);
     const cached = this.cache.get(prefix);
     if (cached && cached.expires > this.now()) {
-      return timingSafeEqual(cached.hash, hash) ? cached.auth : null;
+      return cached.auth !== null && timingSafeEqual(cached.hash, hash) ? cached.auth : null;
     }
     const generation = this.generation;
     const row = await repo.findKeyByPrefix(this.db, prefix);
-    if (!row || row.revoked_at !== null || row.key_hash.length !== hash.length || !timingSafeEqual(row.key_hash, hash)) {
-      this.cache.delete(prefix);
-      return null;
+    // Cached whatever the presented secret: guesses at a key, or keys that do not exist or were
+    // revoked, are then answered from memory instead of costing a query each.
+    const valid = row !== undefined && row.revoked_at === null;
+    const entry = {
+      auth: valid ? { keyPrefix: prefix, projectId: row.project_id, rateLimit: row.rate_limit_per_minute } : null,
+      hash: valid ? row.key_hash : Buffer.alloc(hash.length),
+      expires: this.now() + CACHE_TTL_MS,
+    };
+    if (generation === this.generation) {
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(prefix, entry);
     }
-    const auth: AuthenticatedKey = { keyPrefix: prefix, projectId: row.project_id, rateLimit: row.rate_limit_per_minute };
-    if (generation === this.generation) this.cache.set(prefix, { auth, hash: row.key_hash, expires: this.now() + CACHE_TTL_MS });
-    return auth;
+    return entry.auth !== null && entry.hash.length === hash.length && timingSafeEqual(entry.hash, hash) ? entry.auth : null;
   }
 
   forget(prefix: string): void {
