@@ -13,7 +13,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import type pg from 'pg';
 import { createPool } from '../src/db/connection.ts';
 import type { Database } from '../src/db/schema.ts';
-import { insertDelivery, lockUndispatchedEvents, markDispatched, targetsOf } from '../src/webhooks/outbox-repo.ts';
+import { insertDeliveries, lockUndispatchedEvents, markDispatched, targetsOf } from '../src/webhooks/outbox-repo.ts';
 import { renderEvent } from '../src/webhooks/payloads.ts';
 import { type ActivitySample, activitySummary } from './lib/inbound-diagnostics.ts';
 import { type CpuUsed, cpuTicks, cpuWindow, fmt, memory, percentile, TICK_US } from './lib/measure.ts';
@@ -359,7 +359,7 @@ class RollbackSignal extends Error {}
 /**
  * The statements the dispatcher sends per event: `count` contact updates in a transaction (the
  * trigger writes their outbox rows, seen by nobody else), then the dispatcher's own loop over
- * them — lockUndispatchedEvents, targetsOf, renderEvent, insertDelivery per event, markDispatched
+ * them — lockUndispatchedEvents, targetsOf, renderEvent, insertDeliveries per event, markDispatched
  * (the same calls, in the same order, as WebhookDispatcher.batch) — every statement timed, all
  * rolled back.
  */
@@ -389,7 +389,7 @@ async function dispatcherStatements(databaseUrl: string, contactIds: string[]): 
         if (!rendered) continue;
         const body = JSON.stringify(rendered.body);
         for (const webhook of webhooks) {
-          await insertDelivery(tx, { projectId: event.project_id, webhook, event: event.event, phoneNumberId: event.phone_number_id, conversationId: rendered.conversationId, conversationPhoneNumber: rendered.conversationPhoneNumber, idempotencyKey: event.id, body });
+          await insertDeliveries(tx, [{ projectId: event.project_id, webhook, event: event.event, phoneNumberId: event.phone_number_id, conversationId: rendered.conversationId, conversationPhoneNumber: rendered.conversationPhoneNumber, idempotencyKey: event.id, body }]);
         }
       }
       await markDispatched(tx, events.map((e) => e.id));
@@ -407,7 +407,7 @@ async function dispatcherStatements(databaseUrl: string, contactIds: string[]): 
   for (const q of captured) byStatement.set(q.sql, [...(byStatement.get(q.sql) ?? []), q.ms]);
   const inStatements = captured.reduce((s, q) => s + q.ms, 0);
   const lines = [
-    `- Dispatcher statements, counted by running its calls (lockUndispatchedEvents → per event targetsOf, renderEvent, insertDelivery → markDispatched; src/webhooks/dispatcher.ts) on ${handled} outbox rows` +
+    `- Dispatcher statements, counted by running its calls (lockUndispatchedEvents → per event targetsOf, renderEvent, insertDeliveries → markDispatched; src/webhooks/dispatcher.ts) on ${handled} outbox rows` +
       ` written by ${contactIds.length} contact updates, one connection, in a rolled-back transaction after the runs (no other Parley load; the machine may still be busy):` +
       ` ${fmt(captured.length / Math.max(1, handled), 2)} statements and ${fmt(wallMs / Math.max(1, handled), 2)} ms per event, of which ${fmt(inStatements / Math.max(1, handled), 2)} ms waiting for statements` +
       ` → at most ${fmt((handled / wallMs) * 1000, 0)} events/s for one dispatcher loop on a quiet server`,

@@ -2,6 +2,7 @@
 // every read hides contacts waiting for their erase job.
 import { type Expression, type ExpressionBuilder, type Kysely, type RawBuilder, type SqlBool, sql, type Transaction } from 'kysely';
 import { containsPattern } from '../db/like.ts';
+import { keysetPage } from '../db/keyset.ts';
 import type { Database } from '../db/schema.ts';
 import type { EntityTag } from '../http/etag.ts';
 import type { CursorRequest } from '../http/pagination.ts';
@@ -188,17 +189,7 @@ export async function listContactsByCursor(db: Kysely<Database>, projectId: stri
 }
 
 function pageQuery(db: Executor, projectId: string, filters: ContactFilters, page: CursorRequest) {
-  let query = visible(db, projectId).select(COLUMNS).where(filterConditions(filters));
-  if (page.before) {
-    query = query
-      .where(sql<SqlBool>`(created_at, id) > (${page.before.createdAt}::timestamptz, ${page.before.id}::uuid)`)
-      .orderBy('created_at', 'asc')
-      .orderBy('id', 'asc');
-  } else {
-    if (page.after) query = query.where(sql<SqlBool>`(created_at, id) < (${page.after.createdAt}::timestamptz, ${page.after.id}::uuid)`);
-    query = query.orderBy('created_at', 'desc').orderBy('id', 'desc');
-  }
-  return query.limit(page.limit + 1);
+  return keysetPage(visible(db, projectId).select(COLUMNS).where(filterConditions(filters)), page, { time: 'created_at', id: 'id' });
 }
 
 export async function listContactsByOffset(db: Executor, projectId: string, filters: ContactFilters, offset: number, limit: number) {

@@ -14,10 +14,10 @@ import * as prepared from './prepared.ts';
 import * as repo from './repo.ts';
 import type { ContactLookup, ContactRow } from './repo.ts';
 import { type Contact, type CreateContactBody, type ListContactsQuery, METADATA_MAX_BYTES, METADATA_MAX_DEPTH, READ_ONLY_FIELDS, type UpdateContactBody } from './schemas.ts';
+import { UUID } from '../http/uuid.ts';
 
 export const ERASE_JOB = 'contact.erase';
 const CONTACT_NOT_FOUND = 'Contact not found';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const PARENT_BSUID = /^[A-Z]{2}\.ENT\.[A-Za-z0-9]+$/;
 const BSUID = /^[A-Z]{2}\.[A-Za-z0-9]+$/;
 

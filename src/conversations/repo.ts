@@ -2,6 +2,7 @@
 // executor and the project id; conversations of erased contacts are invisible.
 import { type Kysely, sql, type SqlBool, type Transaction } from 'kysely';
 import { containsPattern } from '../db/like.ts';
+import { keysetPage } from '../db/keyset.ts';
 import type { Database } from '../db/schema.ts';
 import type { CursorRequest } from '../http/pagination.ts';
 
@@ -91,17 +92,8 @@ function applyFilters(query: VisibleQuery, filters: ConversationFilters): Visibl
 
 /** One page in (last_active_at, id) order, newest first, with one extra row to tell whether more follow. */
 export async function listConversations(db: Executor, projectId: string, filters: ConversationFilters, page: CursorRequest): Promise<ConversationRow[]> {
-  let query = applyFilters(visible(db, projectId), filters);
-  if (page.before) {
-    query = query
-      .where(sql<SqlBool>`(c.last_active_at, c.id) > (${page.before.createdAt}::timestamptz, ${page.before.id}::uuid)`)
-      .orderBy('c.last_active_at', 'asc')
-      .orderBy('c.id', 'asc');
-  } else {
-    if (page.after) query = query.where(sql<SqlBool>`(c.last_active_at, c.id) < (${page.after.createdAt}::timestamptz, ${page.after.id}::uuid)`);
-    query = query.orderBy('c.last_active_at', 'desc').orderBy('c.id', 'desc');
-  }
-  return (await query.limit(page.limit + 1).execute()) as ConversationRow[];
+  const query = keysetPage(applyFilters(visible(db, projectId), filters), page, { time: 'c.last_active_at', id: 'c.id' });
+  return (await query.execute()) as ConversationRow[];
 }
 
 /**

@@ -8,9 +8,9 @@ import { conflict, notFound, unprocessable } from '../http/errors.ts';
 import { cursorPage, type CursorRequest } from '../http/pagination.ts';
 import * as repo from './repo.ts';
 import type { Conversation, ListConversationsQuery } from './schemas.ts';
+import { UUID } from '../http/uuid.ts';
 
 const NOT_FOUND = 'Conversation not found';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const CONVERSATION_CURSOR_COLUMN = 'last_active_at';
 
 /** Kapso types these timestamps as strings: an unknown one is left out rather than sent as null. */

@@ -8,9 +8,9 @@ import { notFound, unprocessable } from '../http/errors.ts';
 import type { OffsetRequest } from '../http/pagination.ts';
 import * as repo from './repo.ts';
 import type { CreateCustomerBody, Customer, ListCustomersQuery, UpdateCustomerBody } from './schemas.ts';
+import { UUID } from '../http/uuid.ts';
 
 const CUSTOMER_NOT_FOUND = 'Customer not found';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A path id that is not a UUID cannot name a customer: 404, like any unknown id. */
 function checkId(id: string): string {

@@ -1,8 +1,9 @@
 // SQL for reading messages through the API. Every function takes the executor and the project
 // id; messages of erased contacts and system messages (identity events, not conversation
 // content) are invisible.
-import { type Kysely, sql, type SqlBool, type Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { containsPattern } from '../db/like.ts';
+import { keysetPage } from '../db/keyset.ts';
 import type { Database } from '../db/schema.ts';
 import type { CursorRequest } from '../http/pagination.ts';
 
@@ -98,15 +99,6 @@ export async function findMessage(db: Executor, projectId: string, wamid: string
 
 /** One page in (created_at, id) order, newest first, with one extra row to tell whether more follow. */
 export async function listMessages(db: Executor, projectId: string, filters: MessageFilters, page: CursorRequest): Promise<MessageRow[]> {
-  let query = applyFilters(visible(db, projectId), filters);
-  if (page.before) {
-    query = query
-      .where(sql<SqlBool>`(m.created_at, m.id) > (${page.before.createdAt}::timestamptz, ${page.before.id}::uuid)`)
-      .orderBy('m.created_at', 'asc')
-      .orderBy('m.id', 'asc');
-  } else {
-    if (page.after) query = query.where(sql<SqlBool>`(m.created_at, m.id) < (${page.after.createdAt}::timestamptz, ${page.after.id}::uuid)`);
-    query = query.orderBy('m.created_at', 'desc').orderBy('m.id', 'desc');
-  }
-  return (await query.limit(page.limit + 1).execute()) as MessageRow[];
+  const query = keysetPage(applyFilters(visible(db, projectId), filters), page, { time: 'm.created_at', id: 'm.id' });
+  return (await query.execute()) as MessageRow[];
 }

@@ -30,20 +30,25 @@ export type PhoneNumber = Static<typeof PhoneNumberSchema>;
 const token = Type.String({ minLength: 1, maxLength: 4096, description: 'Permanent access token from Meta; stored encrypted, never returned' });
 const metaId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[0-9]+$' });
 
+/** Optional settings both connecting and updating a number accept. */
+const settable = {
+  kind: Type.Optional(Type.String({ enum: ['production', 'sandbox'] })),
+  webhook_verify_token: Type.Optional(nullable(Type.String({ maxLength: 256 }))),
+  display_phone_number: Type.Optional(nullable(Type.String({ maxLength: 64 }))),
+  verified_name: Type.Optional(nullable(Type.String({ maxLength: 256 }))),
+  inbound_processing_enabled: Type.Optional(Type.Boolean()),
+  calls_enabled: Type.Optional(Type.Boolean()),
+};
+
 export const CreatePhoneNumberBody = Type.Object(
   {
     whatsapp_phone_number: Type.Object(
       {
         name: Type.String({ minLength: 1, maxLength: 256 }),
-        kind: Type.Optional(Type.String({ enum: ['production', 'sandbox'] })),
         phone_number_id: metaId,
         business_account_id: metaId,
         access_token: token,
-        webhook_verify_token: Type.Optional(nullable(Type.String({ maxLength: 256 }))),
-        display_phone_number: Type.Optional(nullable(Type.String({ maxLength: 64 }))),
-        verified_name: Type.Optional(nullable(Type.String({ maxLength: 256 }))),
-        inbound_processing_enabled: Type.Optional(Type.Boolean()),
-        calls_enabled: Type.Optional(Type.Boolean()),
+        ...settable,
       },
       { additionalProperties: false },
     ),
@@ -57,13 +62,8 @@ export const UpdatePhoneNumberBody = Type.Object(
     whatsapp_phone_number: Type.Object(
       {
         name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-        kind: Type.Optional(Type.String({ enum: ['production', 'sandbox'] })),
         access_token: Type.Optional(token),
-        webhook_verify_token: Type.Optional(nullable(Type.String({ maxLength: 256 }))),
-        display_phone_number: Type.Optional(nullable(Type.String({ maxLength: 64 }))),
-        verified_name: Type.Optional(nullable(Type.String({ maxLength: 256 }))),
-        inbound_processing_enabled: Type.Optional(Type.Boolean()),
-        calls_enabled: Type.Optional(Type.Boolean()),
+        ...settable,
       },
       { additionalProperties: false },
     ),

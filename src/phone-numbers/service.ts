@@ -9,9 +9,9 @@ import type { OffsetRequest } from '../http/pagination.ts';
 import * as repo from './repo.ts';
 import type { CreatePhoneNumberBody, ListPhoneNumbersQuery, PhoneNumber, UpdatePhoneNumberBody } from './schemas.ts';
 import type { TokenCipher } from './token-cipher.ts';
+import { UUID } from '../http/uuid.ts';
 
 const NOT_FOUND = 'Phone number not found';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function toPhoneNumber(row: repo.PhoneNumberRow): PhoneNumber {
   return {

@@ -1,6 +1,7 @@
 // SQL for the webhook delivery log: one page of a project's deliveries, and the purge that keeps
 // the log to its retention period. Every read takes the executor and the project id.
-import { type Kysely, sql, type SqlBool, type Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
+import { keysetPage } from '../db/keyset.ts';
 import type { Database } from '../db/schema.ts';
 import type { CursorRequest } from '../http/pagination.ts';
 import type { DeliveryStatus } from './schemas.ts';
@@ -82,17 +83,8 @@ function applyFilters(query: VisibleQuery, filters: DeliveryFilters): VisibleQue
 
 /** One page in (created_at, id) order, newest first, with one extra row to tell whether more follow. */
 export async function listDeliveries(db: Executor, projectId: string, filters: DeliveryFilters, page: CursorRequest): Promise<DeliveryRow[]> {
-  let query = applyFilters(visible(db, projectId), filters);
-  if (page.before) {
-    query = query
-      .where(sql<SqlBool>`(d.created_at, d.id) > (${page.before.createdAt}::timestamptz, ${page.before.id}::uuid)`)
-      .orderBy('d.created_at', 'asc')
-      .orderBy('d.id', 'asc');
-  } else {
-    if (page.after) query = query.where(sql<SqlBool>`(d.created_at, d.id) < (${page.after.createdAt}::timestamptz, ${page.after.id}::uuid)`);
-    query = query.orderBy('d.created_at', 'desc').orderBy('d.id', 'desc');
-  }
-  return (await query.limit(page.limit + 1).execute()) as DeliveryRow[];
+  const query = keysetPage(applyFilters(visible(db, projectId), filters), page, { time: 'd.created_at', id: 'd.id' });
+  return (await query.execute()) as DeliveryRow[];
 }
 
 /**

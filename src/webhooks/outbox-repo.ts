@@ -67,12 +67,6 @@ export interface NewDelivery {
   body: string;
 }
 
-export async function insertDelivery(tx: Transaction<Database>, d: NewDelivery): Promise<void> {
-  await sql`
-    INSERT INTO webhook_deliveries (project_id, webhook_id, webhook_url, event, phone_number_id, conversation_id, conversation_phone_number, idempotency_key, body)
-    VALUES (${d.projectId}, ${d.webhook.id}, ${d.webhook.url}, ${d.event}, ${d.phoneNumberId}, ${d.conversationId}, ${d.conversationPhoneNumber}, ${d.idempotencyKey}, ${d.body})`.execute(tx);
-}
-
 /**
  * Adds a message to the open batch of its (webhook, conversation), or opens one due after the
  * buffer window. A batch that reaches max_buffer_size is due at once. A batch closes when its

@@ -11,10 +11,10 @@ import { findPhoneNumber } from '../phone-numbers/repo.ts';
 import { DestinationError, parseWebhookUrl, resolveDestination } from './destination.ts';
 import * as repo from './repo.ts';
 import { BUFFERABLE_EVENTS, type ListWebhooksQuery, META_TEST_EVENT, NUMBER_EVENTS, PROJECT_EVENTS, type Webhook, type WebhookInput } from './schemas.ts';
+import { UUID } from '../http/uuid.ts';
 
 const WEBHOOK_NOT_FOUND = 'Webhook not found';
 const NUMBER_NOT_FOUND = 'Phone number not found';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const FIELD = 'whatsapp_webhook';
 
 export const MAX_HEADERS = 20;
