@@ -195,6 +195,12 @@ export interface WebhookEventsTable {
   subject: ColumnType<Record<string, unknown>, string | undefined, string>;
   created_at: Timestamp;
   dispatched_at: string | null;
+  /** Failed dispatch tries; last_error says why, next_attempt_at when the next one runs. */
+  attempts: Generated<number>;
+  last_error: string | null;
+  next_attempt_at: string | null;
+  /** Set aside after the last try: no longer dispatched. */
+  dead_at: string | null;
 }
 
 export interface WebhookDeliveriesTable {

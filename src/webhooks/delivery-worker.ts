@@ -85,22 +85,50 @@ export class DeliveryWorker extends BatchWorker {
       const result = delivered ? { delivered: true as const } : d.attempt_count <= retries.length && d.active ? { retryAfterSeconds: retries[d.attempt_count - 1]! } : { failed: true as const };
       return { deliveryId: d.id, attempt: d.attempt_count, startedAt, durationMs: Date.now() - startedAt.getTime(), responseStatus: status, error, result };
     };
+    // What this attempt came to, so that a failure to record it can still record that much.
+    let sent: { status: number | null; error: string | null; delivered: boolean } = { status: null, error: null, delivered: false };
     try {
       if (!d.url || !d.active) {
-        await recordAttempt(this.db, outcome(null, d.url ? 'the webhook is inactive' : 'the webhook was deleted', false));
+        sent.error = d.url ? 'the webhook is inactive' : 'the webhook was deleted';
+        await recordAttempt(this.db, outcome(null, sent.error, false));
         return;
       }
-      let body = d.body;
-      if (body === null) {
-        const items = (d.batch_items ?? []).map((item) => (typeof item === 'string' ? item : JSON.stringify(item)));
-        body = `{"type":${JSON.stringify(d.event)},"batch":true,"data":[${items.join(',')}]}`;
-        await setBody(this.db, d.id, body);
+      let body: string;
+      try {
+        body = await this.bodyOf(d);
+      } catch (error) {
+        // A body that cannot be built never will be: the attempt fails like a refused one,
+        // so the delivery runs out its retries and ends failed, with the reason in the log.
+        sent.error = `the delivery body could not be built: ${messageOf(error)}`;
+        await recordAttempt(this.db, outcome(null, sent.error, false));
+        return;
       }
       const result = await send({ url: d.url, body, headers: deliveryHeaders(d, body), timeoutMs, allowPrivate: this.options.allowPrivate });
+      sent = { status: result.status, error: result.error, delivered: result.error === null };
       await recordAttempt(this.db, outcome(result.status, result.error, result.error === null));
       if (result.error) this.logger.info({ delivery: d.id, attempt: d.attempt_count, error: result.error }, 'webhook attempt failed');
     } catch (error) {
-      this.logger.error({ err: error, delivery: d.id }, 'webhook attempt could not be recorded');
+      // Without a record the delivery would come back at every lease, unseen: record what is
+      // known in the plainest form. If even that fails (the database is away), the lease
+      // brings it back, and claims count attempts, so it still ends.
+      try {
+        const why = `the attempt could not be recorded: ${messageOf(error)}${sent.error ? ` (attempt error: ${sent.error})` : ''}`;
+        await recordAttempt(this.db, outcome(sent.status, why, sent.delivered));
+        this.logger.error({ delivery: d.id, attempt: d.attempt_count, error: why }, 'webhook attempt recorded without its details');
+      } catch (again) {
+        this.logger.error({ err: again, first: messageOf(error), delivery: d.id }, 'webhook attempt could not be recorded');
+      }
     }
   }
+
+  /** The body to send: stored, or (a batch's first attempt) built from its items and stored. */
+  private async bodyOf(d: ClaimedDelivery): Promise<string> {
+    if (d.body !== null) return d.body;
+    const items = (d.batch_items ?? []).map((item) => (typeof item === 'string' ? item : JSON.stringify(item)));
+    const body = `{"type":${JSON.stringify(d.event)},"batch":true,"data":[${items.join(',')}]}`;
+    await setBody(this.db, d.id, body);
+    return body;
+  }
 }
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));

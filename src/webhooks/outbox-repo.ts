@@ -26,9 +26,26 @@ export function isProjectEvent(event: string): boolean {
 
 export async function lockUndispatchedEvents(tx: Transaction<Database>, limit: number): Promise<OutboxEvent[]> {
   const result = await sql<OutboxEvent>`
-    SELECT id, project_id, phone_number_id, webhook_id, event, subject, created_at FROM webhook_events
-    WHERE dispatched_at IS NULL ORDER BY created_at, id LIMIT ${limit} FOR UPDATE SKIP LOCKED`.execute(tx);
+    SELECT id, project_id, phone_number_id, webhook_id, event, subject, created_at, attempts FROM webhook_events
+    WHERE dispatched_at IS NULL AND dead_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+    ORDER BY created_at, id LIMIT ${limit} FOR UPDATE SKIP LOCKED`.execute(tx);
   return result.rows;
+}
+
+/** An error message as a text column takes it: without NUL, at most 2000 characters. */
+export const storableText = (text: string): string => text.replace(/\u0000/g, '').slice(0, 2000);
+
+/**
+ * Counts a failed dispatch of one event: it waits `retryAfterSeconds` for its next try, or,
+ * with null, is set aside as dead.
+ */
+export async function recordDispatchFailure(tx: Transaction<Database>, id: string, error: string, retryAfterSeconds: number | null): Promise<void> {
+  const message = storableText(error);
+  await sql`
+    UPDATE webhook_events SET attempts = attempts + 1, last_error = ${message},
+      next_attempt_at = CASE WHEN ${retryAfterSeconds}::float8 IS NULL THEN next_attempt_at ELSE now() + make_interval(secs => ${retryAfterSeconds}::float8) END,
+      dead_at = CASE WHEN ${retryAfterSeconds}::float8 IS NULL THEN now() ELSE NULL END
+    WHERE id = ${id}`.execute(tx);
 }
 
 export async function markDispatched(tx: Transaction<Database>, ids: string[]): Promise<void> {
@@ -150,17 +167,19 @@ export interface AttemptOutcome {
 export async function recordAttempt(db: Kysely<Database>, o: AttemptOutcome): Promise<void> {
   const state = 'delivered' in o.result ? 'delivered' : 'failed' in o.result ? 'failed' : 'pending';
   const retryAfter = 'retryAfterSeconds' in o.result ? o.result.retryAfterSeconds : 0;
+  // Text cannot hold NUL; an error that quotes one must still be recorded.
+  const error = o.error === null ? null : storableText(o.error);
   await sql`
     WITH attempt AS (
       INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, response_status, error)
-      VALUES (${o.deliveryId}, ${o.attempt}, ${o.startedAt.toISOString()}, ${o.durationMs}, ${o.responseStatus}, ${o.error})
+      VALUES (${o.deliveryId}, ${o.attempt}, ${o.startedAt.toISOString()}, ${o.durationMs}, ${o.responseStatus}, ${error})
       ON CONFLICT (delivery_id, attempt) DO NOTHING)
     UPDATE webhook_deliveries SET
       status = ${state},
       delivered_at = CASE WHEN ${state} = 'delivered' THEN now() ELSE delivered_at END,
       failed_at = CASE WHEN ${state} = 'failed' THEN now() ELSE failed_at END,
       response_status = ${o.responseStatus},
-      last_error = ${state === 'delivered' ? null : o.error},
+      last_error = ${state === 'delivered' ? null : error},
       locked_until = NULL,
       next_attempt_at = CASE WHEN ${state} = 'pending' THEN now() + make_interval(secs => ${retryAfter}) ELSE next_attempt_at END
     WHERE id = ${o.deliveryId}`.execute(db);

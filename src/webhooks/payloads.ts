@@ -4,6 +4,7 @@
 import type { Kysely } from 'kysely';
 import { type ContactRow, findContact } from '../contacts/repo.ts';
 import { toContact } from '../contacts/service.ts';
+import type { Contact } from '../contacts/schemas.ts';
 import { findConversation } from '../conversations/repo.ts';
 import { toConversation } from '../conversations/service.ts';
 import type { Database } from '../db/schema.ts';
@@ -20,6 +21,8 @@ export interface OutboxEvent {
   event: string;
   subject: Record<string, unknown>;
   created_at: string;
+  /** Failed dispatch tries so far. */
+  attempts?: number;
 }
 
 const text = (value: unknown): string => (typeof value === 'string' ? value : '');
@@ -36,8 +39,38 @@ export interface Rendered {
   conversationPhoneNumber: string | null;
 }
 
-async function sampleBody(event: OutboxEvent): Promise<Rendered> {
-  return { body: { test: true, event: event.event, phone_number_id: event.phone_number_id, sent_at: new Date().toISOString() }, conversationId: null, conversationPhoneNumber: null };
+/** The contact a contact event's test sends: every field a real one has, with example values. */
+function sampleContact(): Contact {
+  const now = new Date().toISOString().replace('Z', '000Z');
+  return {
+    id: '00000000-0000-4000-8000-000000000000',
+    wa_id: '15550000000',
+    business_scoped_user_id: null,
+    parent_business_scoped_user_id: null,
+    username: null,
+    profile_name: 'Sample Contact',
+    display_name: 'Sample Contact',
+    customer_id: null,
+    metadata: {},
+    created_at: now,
+    updated_at: now,
+  };
+}
+
+/**
+ * A test event's body: contact events carry a sample contact in the shape real ones have (a
+ * receiver's parser sees what it will see later); other events a short notice. `test: true`
+ * tells the receiver it is a sample.
+ */
+function sampleBody(event: OutboxEvent): Rendered {
+  const none = { conversationId: null, conversationPhoneNumber: null };
+  if (event.event === 'whatsapp.contact.created') return { body: { test: true, contact: sampleContact() }, ...none };
+  if (event.event === 'whatsapp.contact.updated') return { body: { test: true, contact: sampleContact(), changed_fields: ['display_name'] }, ...none };
+  if (event.event === 'whatsapp.contact.erased') {
+    const { id, wa_id, business_scoped_user_id } = sampleContact();
+    return { body: { test: true, contact: { id, wa_id, business_scoped_user_id } }, ...none };
+  }
+  return { body: { test: true, event: event.event, phone_number_id: event.phone_number_id, sent_at: new Date().toISOString() }, ...none };
 }
 
 /** Contacts loaded ahead for a batch of events (by id), so each event needs no query. */

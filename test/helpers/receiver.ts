@@ -11,7 +11,7 @@ import pino from 'pino';
 import { createDb, createPool } from '../../src/db/connection.ts';
 import type { Database } from '../../src/db/schema.ts';
 import { DeliveryWorker, type DeliveryWorkerOptions } from '../../src/webhooks/delivery-worker.ts';
-import { WebhookDispatcher } from '../../src/webhooks/dispatcher.ts';
+import { type DispatcherOptions, WebhookDispatcher } from '../../src/webhooks/dispatcher.ts';
 
 export interface ReceivedRequest {
   method: string;
@@ -145,8 +145,8 @@ export function deliveryWorker(db: Kysely<Database>, options: Partial<DeliveryWo
   return new DeliveryWorker(db, silent, { pollMs: 50, retrySeconds: RETRY_SECONDS, allowPrivate: true, timeoutMs: 2000, ...options });
 }
 
-export function dispatcher(db: Kysely<Database>): WebhookDispatcher {
-  return new WebhookDispatcher(db, silent, { pollMs: 50 });
+export function dispatcher(db: Kysely<Database>, options: Partial<DispatcherOptions> = {}): WebhookDispatcher {
+  return new WebhookDispatcher(db, silent, { pollMs: 50, ...options });
 }
 
 /** A database handle on a pool of its own (another "node"). */
@@ -210,10 +210,10 @@ export async function attemptsOf(db: Kysely<Database>, deliveryId: string) {
   return db.selectFrom('webhook_attempts').selectAll().where('delivery_id', '=', deliveryId).orderBy('attempt').execute();
 }
 
-/** Outbox rows not yet dispatched plus deliveries not yet finished, for one project. */
+/** Outbox rows not yet dispatched (nor set aside) plus deliveries not yet finished, for one project. */
 export async function pendingWork(db: Kysely<Database>, project: string): Promise<number> {
   const result = await sql<{ n: number }>`
-    SELECT (SELECT count(*) FROM webhook_events WHERE project_id = ${project} AND dispatched_at IS NULL)
+    SELECT (SELECT count(*) FROM webhook_events WHERE project_id = ${project} AND dispatched_at IS NULL AND dead_at IS NULL)
          + (SELECT count(*) FROM webhook_deliveries WHERE project_id = ${project} AND status = 'pending') AS n`.execute(db);
   return Number(result.rows[0]!.n);
 }
