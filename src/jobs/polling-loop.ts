@@ -1,6 +1,20 @@
 // A background loop that runs `pass` now and then: after `pollMs` of quiet, or at once when
 // woken (a NOTIFY arrived). Never two passes at a time; stop() waits for the running pass.
+//
+// A pass that fails is not run again at once: the loop waits longer after each failure in a row
+// (doubling, up to maxBackoffMs), and wakes do not cut the wait short. The log says a failure
+// once: its first occurrence at error level, then the same error again only as a count, in one
+// line when the error changes, when the loop recovers, when it stops, or every summaryEveryMs.
 import type { Logger } from 'pino';
+
+export interface PollingLoopOptions {
+  /** The longest wait after failed passes; 30 s unless given. */
+  maxBackoffMs?: number;
+  /** While the same error goes on, how often a line counts its repeats; 10 min unless given. */
+  summaryEveryMs?: number;
+}
+
+const describe = (error: unknown): string => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
 
 export class PollingLoop {
   private timer: NodeJS.Timeout | null = null;
@@ -8,12 +22,19 @@ export class PollingLoop {
   private wakeRequested = false;
   private stopped = true;
   private stopCalled = false;
+  /** Failed passes in a row. */
+  private failures = 0;
+  /** The error being repeated, how often since it was last logged, and when that was. */
+  private repeating: string | null = null;
+  private repeats = 0;
+  private loggedAt = 0;
 
   constructor(
     private readonly pass: () => Promise<unknown>,
     private readonly pollMs: number,
     private readonly logger: Logger,
     private readonly name: string,
+    private readonly options: PollingLoopOptions = {},
   ) {}
 
   start(): void {
@@ -32,29 +53,76 @@ export class PollingLoop {
       this.wakeRequested = true;
       return;
     }
+    // Backing off after a failure: new work must not undo the wait.
+    if (this.failures > 0 && this.timer) return;
+    this.run();
+  }
+
+  private run(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.running = this.pass()
-      .then(() => undefined)
-      .catch((error: unknown) => this.logger.error({ err: error }, `${this.name} pass failed`))
+      .then(
+        () => this.succeeded(),
+        (error: unknown) => this.failed(error),
+      )
       .finally(() => {
         this.running = null;
         if (this.stopped) return;
-        if (this.wakeRequested) {
-          this.wakeRequested = false;
-          this.wake();
-        } else {
-          this.timer = setTimeout(() => this.wake(), this.pollMs);
-          this.timer.unref();
-        }
+        const again = this.wakeRequested && this.failures === 0;
+        this.wakeRequested = false;
+        if (again) return this.run();
+        this.timer = setTimeout(() => {
+          this.timer = null;
+          if (!this.stopped) this.run();
+        }, this.failures > 0 ? this.backoffMs() : this.pollMs);
+        this.timer.unref();
       });
+  }
+
+  /** The wait after the latest failure: twice the last, from 2 × pollMs up to maxBackoffMs. */
+  private backoffMs(): number {
+    return Math.min(this.pollMs * 2 ** Math.min(this.failures, 30), this.options.maxBackoffMs ?? 30_000);
+  }
+
+  private failed(error: unknown): void {
+    this.failures += 1;
+    const what = describe(error);
+    if (what === this.repeating) {
+      this.repeats += 1;
+      if (Date.now() - this.loggedAt >= (this.options.summaryEveryMs ?? 600_000)) this.countRepeats();
+      return;
+    }
+    this.countRepeats();
+    this.repeating = what;
+    this.loggedAt = Date.now();
+    this.logger.error({ err: error, retryInMs: this.backoffMs() }, `${this.name} pass failed`);
+  }
+
+  private succeeded(): void {
+    if (this.failures === 0) return;
+    this.countRepeats();
+    this.logger.info({ failedPasses: this.failures }, `${this.name} recovered after ${this.failures} failed ${this.failures === 1 ? 'pass' : 'passes'}`);
+    this.failures = 0;
+    this.repeating = null;
+  }
+
+  /** One line for the repeats of the current error not yet logged. */
+  private countRepeats(): void {
+    if (this.repeats > 0) {
+      this.logger.warn({ error: this.repeating, count: this.repeats }, `${this.name} pass failed ${this.repeats} more ${this.repeats === 1 ? 'time' : 'times'} with the same error`);
+    }
+    this.repeats = 0;
+    this.loggedAt = Date.now();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.stopCalled = true;
     if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     await this.running;
+    this.countRepeats();
   }
 }
 

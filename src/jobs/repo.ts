@@ -12,6 +12,7 @@ export interface ClaimedJob {
   kind: string;
   payload: unknown;
   attempts: number;
+  last_error: string | null;
 }
 
 /** Queues a job inside the caller's transaction: it exists exactly when that change commits. */
@@ -34,7 +35,7 @@ export async function claimDueJobs(db: Executor, kinds: string[], limit: number,
       LIMIT ${limit}
       FOR UPDATE SKIP LOCKED
     )
-    RETURNING id, kind, payload, attempts`.execute(db);
+    RETURNING id, kind, payload, attempts, last_error`.execute(db);
   return result.rows;
 }
 
@@ -47,7 +48,8 @@ export async function failJob(db: Executor, id: string, error: string, delaySeco
   await db
     .updateTable('jobs')
     .set({
-      last_error: error.slice(0, 2000),
+      // Text cannot hold NUL; an error that quotes one must still be stored.
+      last_error: error.replace(/\u0000/g, '').slice(0, 2000),
       locked_until: null,
       run_at: sql`now() + make_interval(secs => ${delaySeconds})`,
       failed_at: final ? sql`now()` : null,

@@ -4,7 +4,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/schema.ts';
 import { BatchWorker } from './polling-loop.ts';
-import { claimDueJobs, completeJob, failJob } from './repo.ts';
+import { type ClaimedJob, claimDueJobs, completeJob, failJob } from './repo.ts';
 
 export interface JobHandler {
   run(payload: unknown): Promise<void>;
@@ -42,17 +42,34 @@ export class JobRunner extends BatchWorker {
     const jobs = await claimDueJobs(this.db, Object.keys(this.registry), this.options.batchSize ?? 10, this.options.leaseSeconds ?? 300);
     for (const job of jobs) {
       const handler = this.registry[job.kind]!;
+      // Claims count attempts: past the last one, the job's earlier runs ended with no result
+      // (the process died, or the lease ran out). Running it again would only repeat that.
+      if (job.attempts > handler.maxAttempts) {
+        await this.recordFailure(job, new Error(`its last attempts ended without a result (worker stopped or lease of the job ran out); last error: ${job.last_error ?? 'none'}`), true);
+        continue;
+      }
       try {
         await handler.run(job.payload);
         await completeJob(this.db, job.id);
         this.logger.info({ job: job.id, kind: job.kind }, 'job done');
       } catch (error) {
-        const final = job.attempts >= handler.maxAttempts;
-        const delay = Math.min(2 ** job.attempts * 5, 3600);
-        await failJob(this.db, job.id, error instanceof Error ? error.message : String(error), delay, final);
-        this.logger.error({ job: job.id, kind: job.kind, attempt: job.attempts, final, err: error }, 'job failed');
+        await this.recordFailure(job, error, job.attempts >= handler.maxAttempts);
       }
     }
     return jobs.length;
+  }
+
+  /** Records a failed attempt; a failure to record it must not stop the other jobs of the batch. */
+  private async recordFailure(job: ClaimedJob, error: unknown, final: boolean): Promise<void> {
+    const delay = Math.min(2 ** job.attempts * 5, 3600);
+    const message = error instanceof Error ? error.message : String(error);
+    try {
+      await failJob(this.db, job.id, message, delay, final);
+    } catch (recordError) {
+      // The lease brings the job back, and its attempts still count, so it cannot loop forever.
+      this.logger.error({ job: job.id, kind: job.kind, err: recordError, error: message }, 'job failure could not be recorded');
+      return;
+    }
+    this.logger.error({ job: job.id, kind: job.kind, attempt: job.attempts, final, err: error }, final ? 'job failed for good' : 'job failed; it will be retried');
   }
 }
