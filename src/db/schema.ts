@@ -102,6 +102,8 @@ export interface MetaEventsTable {
   attempts: Generated<number>;
   locked_until: string | null;
   note: string | null;
+  /** After a failed attempt: not before this. */
+  next_attempt_at: string | null;
   received_at: Generated<string>;
   processed_at: string | null;
 }

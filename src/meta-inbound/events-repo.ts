@@ -20,7 +20,9 @@ export async function storeEvents(db: Kysely<Database>, bodies: string[]): Promi
 /** Locks up to `limit` pending events for this transaction; other workers skip them. */
 export async function lockPendingEvents(tx: Transaction<Database>, limit: number): Promise<{ id: number; body: string; attempts: number }[]> {
   const result = await sql<{ id: number; body: string; attempts: number }>`
-    SELECT id, body, attempts FROM meta_events WHERE state = 'pending' ORDER BY id LIMIT ${limit} FOR UPDATE SKIP LOCKED`.execute(tx);
+    SELECT id, body, attempts FROM meta_events
+    WHERE state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+    ORDER BY id LIMIT ${limit} FOR UPDATE SKIP LOCKED`.execute(tx);
   return result.rows;
 }
 
@@ -28,9 +30,14 @@ export async function finishEvent(db: Executor, id: number, state: 'processed' |
   await sql`UPDATE meta_events SET state = ${state}, note = ${note}, processed_at = now() WHERE id = ${id}`.execute(db);
 }
 
-export async function countAttempt(db: Executor, id: number, error: string, final: boolean): Promise<void> {
+/**
+ * Counts a failed attempt; unless `final`, the next one waits `retryAfterSeconds`. The error is
+ * stored without NUL (text cannot hold it), so the count itself cannot fail on it.
+ */
+export async function countAttempt(db: Executor, id: number, error: string, final: boolean, retryAfterSeconds = 0): Promise<void> {
   await sql`
-    UPDATE meta_events SET attempts = attempts + 1, note = ${error.slice(0, 1000)},
+    UPDATE meta_events SET attempts = attempts + 1, note = ${error.replace(/\u0000/g, '').slice(0, 1000)},
+      next_attempt_at = now() + make_interval(secs => ${retryAfterSeconds}::float8),
       state = CASE WHEN ${final} THEN 'failed' ELSE state END,
       processed_at = CASE WHEN ${final} THEN now() ELSE processed_at END
     WHERE id = ${id}`.execute(db);

@@ -5,8 +5,9 @@
 // Consecutive bodies that hold only ordinary messages go to the database as one call
 // (message-batch.ts), under one savepoint; everything else, and every body of a call that
 // failed, is processed one body at a time under its own savepoint (processor.ts). A body whose
-// processing fails is rolled back to its savepoint and retried later; after MAX_ATTEMPTS it is
-// parked as `failed` with the error, where an operator can see it.
+// processing fails is rolled back to its savepoint and retried later (after a wait that grows
+// with each attempt); after MAX_ATTEMPTS it is parked as `failed` with the error, where an
+// operator can see it.
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import { pgErrorCode } from '../db/errors.ts';
@@ -21,6 +22,8 @@ import { processEvent } from './processor.ts';
 type Tx = Transaction<Database>;
 
 const MAX_ATTEMPTS = 5;
+/** The wait after each failed attempt but the last. */
+export const INBOUND_RETRY_SECONDS = [2, 10, 60, 300] as const;
 /** deadlock_detected, serialization_failure. */
 const TRANSIENT = new Set(['40P01', '40001']);
 
@@ -55,6 +58,8 @@ export interface MetaEventWorkerOptions {
   pollMs: number;
   /** Bodies per transaction. */
   batchSize?: number;
+  /** Waits after failed attempts (INBOUND_RETRY_SECONDS unless given). */
+  retrySeconds?: readonly number[];
 }
 
 // One loop per process: the batch call keeps one PostgreSQL backend busy, and a second loop
@@ -143,7 +148,8 @@ export class MetaEventWorker extends BatchWorker {
         return;
       }
       const final = event.attempts + 1 >= MAX_ATTEMPTS;
-      await countAttempt(tx, event.id, message, final);
+      const retries = this.options.retrySeconds ?? INBOUND_RETRY_SECONDS;
+      await countAttempt(tx, event.id, message, final, retries[Math.min(event.attempts, retries.length - 1)] ?? 0);
       failures.push({ id: event.id, error: message, final });
     }
   }
