@@ -110,7 +110,7 @@ async function observe(
       const t = wallNow();
       const [{ rows }, stats] = await Promise.all([
         pool.query<{ undispatched: number; pending: number; activity: ActivitySample[] }>(
-          `SELECT (SELECT count(*)::int FROM webhook_events WHERE dispatched_at IS NULL) AS undispatched,
+          `SELECT (SELECT count(*)::int FROM webhook_events WHERE dispatched_at IS NULL AND dead_at IS NULL) AS undispatched,
                   (SELECT count(*)::int FROM webhook_deliveries WHERE status = 'pending') AS pending,
                   (SELECT coalesce(json_agg(json_build_object('state', state, 'wait', coalesce(wait_event_type || ':' || wait_event, ''), 'query', left(query, 48))), '[]')
                      FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()
