@@ -3,6 +3,7 @@
 // notifications (`onReset`), so that they can stop trusting what they cached.
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { RepeatedErrors } from '../jobs/repeated-errors.ts';
 
 export interface Subscriptions {
   channels: Record<string, (payload: string) => void>;
@@ -17,15 +18,20 @@ export async function startListener(url: string, subscriptions: Subscriptions, l
   let client: pg.Client | null = null;
   let closed = false;
   let retry: NodeJS.Timeout | null = null;
+  // While the database is away, reconnects fail every second: say so once, then count.
+  const reconnects = new RepeatedErrors(logger, 'notification listener reconnect');
 
   const schedule = () => {
     if (closed || retry) return;
     retry = setTimeout(() => {
       retry = null;
-      connect().catch((error: unknown) => {
-        logger.warn({ err: error }, 'notification listener could not reconnect');
-        schedule();
-      });
+      connect().then(
+        () => reconnects.succeeded(),
+        (error: unknown) => {
+          reconnects.failed(error);
+          schedule();
+        },
+      );
     }, 1_000);
     retry.unref();
   };

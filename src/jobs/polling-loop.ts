@@ -6,6 +6,7 @@
 // once: its first occurrence at error level, then the same error again only as a count, in one
 // line when the error changes, when the loop recovers, when it stops, or every summaryEveryMs.
 import type { Logger } from 'pino';
+import { RepeatedErrors } from './repeated-errors.ts';
 
 export interface PollingLoopOptions {
   /** The longest wait after failed passes; 30 s unless given. */
@@ -14,28 +15,28 @@ export interface PollingLoopOptions {
   summaryEveryMs?: number;
 }
 
-const describe = (error: unknown): string => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
-
 export class PollingLoop {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private wakeRequested = false;
   private stopped = true;
   private stopCalled = false;
-  /** Failed passes in a row. */
-  private failures = 0;
-  /** The error being repeated, how often since it was last logged, and when that was. */
-  private repeating: string | null = null;
-  private repeats = 0;
-  private loggedAt = 0;
+  private readonly errors: RepeatedErrors;
 
   constructor(
     private readonly pass: () => Promise<unknown>,
     private readonly pollMs: number,
-    private readonly logger: Logger,
+    logger: Logger,
     private readonly name: string,
     private readonly options: PollingLoopOptions = {},
-  ) {}
+  ) {
+    this.errors = new RepeatedErrors(logger, `${name} pass`, options.summaryEveryMs);
+  }
+
+  /** Failed passes in a row. */
+  private get failures(): number {
+    return this.errors.failures;
+  }
 
   start(): void {
     this.stopped = false;
@@ -86,34 +87,11 @@ export class PollingLoop {
   }
 
   private failed(error: unknown): void {
-    this.failures += 1;
-    const what = describe(error);
-    if (what === this.repeating) {
-      this.repeats += 1;
-      if (Date.now() - this.loggedAt >= (this.options.summaryEveryMs ?? 600_000)) this.countRepeats();
-      return;
-    }
-    this.countRepeats();
-    this.repeating = what;
-    this.loggedAt = Date.now();
-    this.logger.error({ err: error, retryInMs: this.backoffMs() }, `${this.name} pass failed`);
+    this.errors.failed(error);
   }
 
   private succeeded(): void {
-    if (this.failures === 0) return;
-    this.countRepeats();
-    this.logger.info({ failedPasses: this.failures }, `${this.name} recovered after ${this.failures} failed ${this.failures === 1 ? 'pass' : 'passes'}`);
-    this.failures = 0;
-    this.repeating = null;
-  }
-
-  /** One line for the repeats of the current error not yet logged. */
-  private countRepeats(): void {
-    if (this.repeats > 0) {
-      this.logger.warn({ error: this.repeating, count: this.repeats }, `${this.name} pass failed ${this.repeats} more ${this.repeats === 1 ? 'time' : 'times'} with the same error`);
-    }
-    this.repeats = 0;
-    this.loggedAt = Date.now();
+    this.errors.succeeded();
   }
 
   async stop(): Promise<void> {
@@ -122,7 +100,7 @@ export class PollingLoop {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await this.running;
-    this.countRepeats();
+    this.errors.flush();
   }
 }
 

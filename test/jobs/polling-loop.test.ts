@@ -49,17 +49,17 @@ test('the same error repeated is logged once, then as one line with its count; e
   assert.deepEqual(counts.map((l) => l.msg), ['test worker pass failed 5 more times with the same error', 'test worker pass failed 1 more time with the same error']);
   assert.equal(counts[0]!.count, 5);
   const recovered = lines.filter((l) => /recovered/.test(l.msg));
-  assert.deepEqual(recovered.map((l) => l.msg), ['test worker recovered after 6 failed passes', 'test worker recovered after 2 failed passes']);
+  assert.deepEqual(recovered.map((l) => l.msg), ['test worker pass recovered after 6 failures', 'test worker pass recovered after 2 failures']);
   assert.ok(lines.length <= 6, `few lines in all: ${lines.map((l) => l.msg).join(' | ')}`);
 });
 
-test('a failing pass is retried after growing waits, capped, and wakes do not undo the wait', async () => {
-  const { logger } = capture();
+test('a failing pass is retried after growing waits, capped, and wakes do not undo the wait; a lasting error is counted now and then', async () => {
+  const { logger, lines } = capture();
   const calls: number[] = [];
   const loop = new PollingLoop(async () => {
     calls.push(Date.now());
     throw new Error('down');
-  }, 10, logger, 'test worker', { maxBackoffMs: 160 });
+  }, 10, logger, 'test worker', { maxBackoffMs: 160, summaryEveryMs: 500 });
   loop.start();
   const waker = setInterval(() => loop.wake(), 2);
   await sleep(1200);
@@ -70,4 +70,9 @@ test('a failing pass is retried after growing waits, capped, and wakes do not un
   assert.ok(calls.length >= 5 && calls.length <= 12, `${calls.length} passes in 1.2 s: ${gaps.join(', ')}`);
   for (const [i, expected] of [20, 40, 80, 160].entries()) assert.ok(gaps[i]! >= expected - 2, `wait ${i + 1}: ${gaps[i]} ms, at least ${expected}`);
   assert.ok(gaps.slice(3).every((gap) => gap < 400), `capped: ${gaps.join(', ')}`);
+  assert.equal(lines.filter((l) => l.level === ERROR).length, 1, 'the error once');
+  const counted = lines.filter((l) => l.level === WARN);
+  // About every 500 ms while it lasts, and once more for the rest when the loop stops.
+  assert.ok(counted.length >= 2 && counted.length <= 4, counted.map((l) => l.msg).join(' | '));
+  assert.equal(counted.reduce((sum, l) => sum + Number(l.count), 0), calls.length - 1, 'every repeat counted');
 });
