@@ -98,7 +98,7 @@ export class DeliveryWorker extends BatchWorker {
         body = await this.bodyOf(d);
       } catch (error) {
         // A body that cannot be built never will be: the attempt fails like a refused one,
-        // so the delivery runs out its retries and ends failed, with the reason in the log.
+        // so the delivery runs out its retries and ends failed, with the reason in the deliveries log.
         sent.error = `the delivery body could not be built: ${messageOf(error)}`;
         await recordAttempt(this.db, outcome(null, sent.error, false));
         return;
@@ -109,8 +109,8 @@ export class DeliveryWorker extends BatchWorker {
       if (result.error) this.logger.info({ delivery: d.id, attempt: d.attempt_count, error: result.error }, 'webhook attempt failed');
     } catch (error) {
       // Without a record the delivery would come back at every lease, unseen: record what is
-      // known in the plainest form. If even that fails (the database is away), the lease
-      // brings it back, and claims count attempts, so it still ends.
+      // known in the plainest form (the attempt number is the claim's, so the retries still run
+      // out). If even that fails (the database is away), the lease brings it back later.
       try {
         const why = `the attempt could not be recorded: ${messageOf(error)}${sent.error ? ` (attempt error: ${sent.error})` : ''}`;
         await recordAttempt(this.db, outcome(sent.status, why, sent.delivered));
