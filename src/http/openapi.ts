@@ -42,6 +42,7 @@ export const docsPageConfiguration = {
   // Scalar's defaults fetch fonts and report usage to its own servers; the page must work offline.
   withDefaultFonts: false,
   telemetry: false,
+  agent: { disabled: true },
   hideClientButton: false,
   showDeveloperTools: 'never' as const,
   hideDownloadButton: false,
