@@ -69,6 +69,7 @@ describe('the docs page', () => {
         assert.equal(await page.title(), 'Parley API reference');
         const text = await page.locator('body').innerText();
         for (const tag of ['Customers', 'Phone Numbers', 'Contacts', 'Webhooks', 'Server']) assert.ok(text.includes(tag), `the page does not show ${tag}`);
+        assert.ok(!text.includes('Ask AI'), 'the page offers a chat run by another service');
         assert.deepEqual(elsewhere, [], 'the page reached other hosts');
         assert.deepEqual(errors, [], 'the page threw');
       } finally {
