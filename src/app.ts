@@ -1,8 +1,8 @@
 // buildApp: the whole HTTP server without listening, so tests and the CLI build the same thing.
 import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import apiReference from '@scalar/fastify-api-reference';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
@@ -16,9 +16,11 @@ import { customerRoutes } from './customers/routes.ts';
 import type { Database } from './db/schema.ts';
 import { RateLimiter, requireApiKey } from './http/auth.ts';
 import { ApiError, errorHandler } from './http/errors.ts';
+import { API_DESCRIPTION, API_TAGS, DOCS_PATH, docsPageConfiguration, healthSchema, readinessSchema } from './http/openapi.ts';
 import { marketingPreferenceRoutes } from './marketing-preferences/routes.ts';
 import { messageRoutes } from './messages/routes.ts';
 import { metaWebhookRoutes } from './meta-inbound/routes.ts';
+import { installMetrics } from './metrics/routes.ts';
 import { phoneNumberRoutes } from './phone-numbers/routes.ts';
 import type { TokenCipher } from './phone-numbers/token-cipher.ts';
 import { KeyAuthenticator } from './projects/service.ts';
@@ -29,7 +31,7 @@ export interface AppDeps {
   db: Kysely<Database>;
   /** The pool under `db`. */
   pool: pg.Pool;
-  config: Pick<Config, 'defaultRateLimit' | 'metaVerifyToken' | 'metaAppSecrets' | 'allowPrivateWebhooks'>;
+  config: Pick<Config, 'defaultRateLimit' | 'metaVerifyToken' | 'metaAppSecrets' | 'allowPrivateWebhooks'> & Partial<Pick<Config, 'metricsToken'>>;
   /** Seals phone numbers' access tokens. */
   cipher: TokenCipher;
   logger: Logger;
@@ -37,6 +39,8 @@ export interface AppDeps {
   authenticator?: KeyAuthenticator;
   /** Called after each Meta webhook body is stored (the server wakes its inbound workers). */
   onMetaEventStored?: () => void;
+  /** Whether the embedded PostgreSQL runs (for GET /metrics); leave out with an external database. */
+  embeddedUp?: () => boolean;
 }
 
 // ajv-formats is CommonJS; its default export arrives wrapped under ESM.
@@ -119,17 +123,27 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       info: {
         title: 'Parley Platform API',
         version: '0.1.0',
-        description: 'Self-hosted WhatsApp platform server, wire-compatible with the Kapso Platform API.',
+        description: API_DESCRIPTION,
       },
       servers: [{ url: '/' }],
-      components: { securitySchemes: { ApiKeyAuth: { type: 'apiKey', in: 'header', name: 'X-API-Key' } } },
+      tags: API_TAGS,
+      components: {
+        securitySchemes: {
+          ApiKeyAuth: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'A project API key, made with `parley keys create`' },
+          MetricsToken: { type: 'http', scheme: 'bearer', description: 'PARLEY_METRICS_TOKEN, when the server sets one' },
+        },
+      },
       security: [{ ApiKeyAuth: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
+  // After swagger, so that GET /metrics is in the document; before the routes, so that its hook times them all.
+  installMetrics(app as unknown as FastifyInstance, { db: deps.db, pool: deps.pool, token: deps.config.metricsToken ?? null, embeddedUp: deps.embeddedUp });
+  await app.register(apiReference, { routePrefix: DOCS_PATH, configuration: docsPageConfiguration });
+  // A browser opening the server's address lands on the API reference.
+  app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect(`${DOCS_PATH}/`, 302));
 
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
-  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+  app.get('/healthz', { schema: healthSchema }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: readinessSchema }, async (_request, reply) => {
     try {
       await sql`SELECT 1`.execute(deps.db);
       return { status: 'ready' };

@@ -3,6 +3,7 @@
 import { Type, type Static } from 'typebox';
 import { nullable } from '../contacts/schemas.ts';
 import { authErrors, errorResponse } from '../http/errors.ts';
+import { PAGING_EXAMPLE, success } from '../http/openapi.ts';
 import { cursorQueryProperties, PagingSchema } from '../http/pagination.ts';
 
 const instant = (description: string) => Type.String({ format: 'date-time', description });
@@ -24,7 +25,7 @@ const KapsoBlock = Type.Object(
 export const ConversationSchema = Type.Object(
   {
     id: Type.String({ format: 'uuid' }),
-    status: Type.String({ enum: ['active', 'ended'] }),
+    status: Type.String({ enum: ['active', 'ended'], description: 'active until ended by you or replaced by a newer conversation' }),
     phone_number: nullable(Type.String(), "The contact's WhatsApp number as digits; null when only a business-scoped user id is known"),
     business_scoped_user_id: nullable(Type.String(), "The contact's business-scoped user id"),
     parent_business_scoped_user_id: nullable(Type.String(), "The contact's parent business-scoped user id"),
@@ -40,10 +41,34 @@ export const ConversationSchema = Type.Object(
 );
 export type Conversation = Static<typeof ConversationSchema>;
 
+/** The conversation the document's examples show. */
+export const CONVERSATION_EXAMPLE: Conversation = {
+  id: '9a4f2c1d-3b5e-4f6a-8b7c-0d1e2f3a4b5c',
+  status: 'active',
+  phone_number: '14155550123',
+  business_scoped_user_id: 'US.13491208655302741918',
+  parent_business_scoped_user_id: null,
+  username: null,
+  last_active_at: '2026-03-04T09:12:40.000000Z',
+  metadata: {},
+  phone_number_id: '106540352242922',
+  created_at: '2026-03-02T14:05:09.123456Z',
+  updated_at: '2026-03-04T09:12:44.503211Z',
+  kapso: {
+    contact_name: 'Ana (Lisbon store)',
+    messages_count: 4,
+    last_message_id: 'wamid.HBgLMTQxNTU1NTAxMjMVAgASGBQzQTdGRTk5QzM0QjE0RjRCQTM5MAA=',
+    last_message_type: 'text',
+    last_message_timestamp: '2026-03-04T09:12:40.000000Z',
+    last_message_text: 'Do you have gluten-free bread today?',
+    last_inbound_at: '2026-03-04T09:12:40.000000Z',
+  },
+};
+
 export const ListConversationsQuery = Type.Object({
   phone_number_id: Type.Optional(Type.String({ description: "Only conversations of this business number (Meta's id)" })),
   phone_number: Type.Optional(Type.String({ minLength: 1, maxLength: 32, description: "Part of the contact's number (digits; spaces, +, -, dots and brackets are ignored)" })),
-  status: Type.Optional(Type.String({ enum: ['active', 'ended'] })),
+  status: Type.Optional(Type.String({ enum: ['active', 'ended'], description: 'Only conversations in this state' })),
   created_after: Type.Optional(instant('Only conversations opened after this instant')),
   created_before: Type.Optional(instant('Only conversations opened before this instant')),
   last_active_after: Type.Optional(instant('Only conversations active after this instant')),
@@ -59,7 +84,7 @@ export const UpdateConversationBody = Type.Object(
       { additionalProperties: false },
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ whatsapp_conversation: { status: 'ended' } }] },
 );
 export type UpdateConversationBody = Static<typeof UpdateConversationBody>;
 
@@ -68,12 +93,15 @@ const ConversationResponse = Type.Object({ data: ConversationSchema });
 const notFound = errorResponse('Conversation not found');
 
 export const listConversationsSchema = {
+  operationId: 'listWhatsappConversations',
   summary: 'List conversations',
-  description: 'Latest activity first, with cursor pagination.',
+  description: 'Latest activity first, with cursor pagination. Filters combine.',
   tags: ['Conversations'],
   querystring: ListConversationsQuery,
   response: {
-    200: Type.Object({ data: Type.Array(ConversationSchema), paging: PagingSchema }),
+    200: success(Type.Object({ data: Type.Array(ConversationSchema), paging: PagingSchema }), 'A page of conversations', {
+      example: { data: [CONVERSATION_EXAMPLE], paging: PAGING_EXAMPLE },
+    }),
     400: errorResponse('Bad pagination parameters or cursor'),
     422: errorResponse('A filter value is invalid'),
     ...authErrors,
@@ -81,20 +109,23 @@ export const listConversationsSchema = {
 };
 
 export const getConversationSchema = {
+  operationId: 'getWhatsappConversation',
   summary: 'Get a conversation',
+  description: 'One conversation, with a preview of its newest message in `kapso`.',
   tags: ['Conversations'],
   params: ConversationParams,
-  response: { 200: ConversationResponse, 404: notFound, ...authErrors },
+  response: { 200: success(ConversationResponse, 'The conversation', { example: { data: CONVERSATION_EXAMPLE } }), 404: notFound, ...authErrors },
 };
 
 export const updateConversationSchema = {
   summary: 'End or reopen a conversation',
   description: 'Only one conversation per business number and contact can be active: reopening another one answers 409.',
+  operationId: 'updateWhatsappConversation',
   tags: ['Conversations'],
   params: ConversationParams,
   body: UpdateConversationBody,
   response: {
-    200: ConversationResponse,
+    200: success(ConversationResponse, 'The conversation as it is now', { example: { data: { ...CONVERSATION_EXAMPLE, status: 'ended' } } }),
     400: errorResponse('Malformed JSON'),
     404: notFound,
     409: errorResponse('Another conversation with this contact on this number is active'),

@@ -3,12 +3,13 @@
 import { Type, type Static } from 'typebox';
 import { IdentifierParams, nullable } from '../contacts/schemas.ts';
 import { authErrors, errorResponse } from '../http/errors.ts';
+import { success } from '../http/openapi.ts';
 
 export const MarketingPreferenceSchema = Type.Object(
   {
     id: Type.String({ description: "Meta's id of the business number the preference applies to" }),
     phone_number_id: Type.String({ description: 'Same as id' }),
-    status: Type.String({ enum: ['stopped', 'resumed'] }),
+    status: Type.String({ enum: ['stopped', 'resumed'], description: 'stopped: the contact asked for no marketing messages; resumed: they allowed them again' }),
     detail: nullable(Type.String(), 'Reason Meta reported, when it gave one'),
     source: Type.String({
       enum: ['meta_webhook', 'meta_delivery_error', 'meta_synchronous_error'],
@@ -25,6 +26,21 @@ export const MarketingPreferenceSchema = Type.Object(
 );
 export type MarketingPreference = Static<typeof MarketingPreferenceSchema>;
 
+/** The preference the document's examples show. */
+const PREFERENCE_EXAMPLE: MarketingPreference = {
+  id: '106540352242922',
+  phone_number_id: '106540352242922',
+  status: 'stopped',
+  detail: null,
+  source: 'meta_webhook',
+  marketing_allowed: false,
+  config_display_name: 'Lisbon support',
+  last_event_at: '2026-03-03T18:20:00.000000Z',
+  whatsapp_contact_id: '0b8f6c3e-2f4a-4c1d-9e7b-5a6d3c2b1a90',
+  created_at: '2026-03-03T18:20:01.114000Z',
+  updated_at: '2026-03-03T18:20:01.114000Z',
+};
+
 export const PreferenceParams = Type.Object({
   ...IdentifierParams.properties,
   phone_number_id: Type.String({ description: "Meta's id of one of your business numbers" }),
@@ -33,9 +49,10 @@ export const PreferenceParams = Type.Object({
 export const listPreferencesSchema = {
   summary: "List a contact's marketing preferences",
   description: 'One entry per business number on which the contact stopped or resumed marketing messages; an empty list means subscribed everywhere.',
+  operationId: 'listWhatsappContactMarketingPreferences',
   tags: ['Contacts'],
   params: IdentifierParams,
-  response: { 200: Type.Object({ data: Type.Array(MarketingPreferenceSchema) }), 404: errorResponse('Contact not found'), ...authErrors },
+  response: { 200: success(Type.Object({ data: Type.Array(MarketingPreferenceSchema) }), "The contact's recorded preferences, one per business number", { example: { data: [PREFERENCE_EXAMPLE] } }), 404: errorResponse('Contact not found'), ...authErrors },
 };
 
 export const getPreferenceSchema = {
@@ -43,7 +60,8 @@ export const getPreferenceSchema = {
   description:
     'The 404 message tells the cases apart: "Marketing preference not found" means no change was ever recorded (subscribed); ' +
     '"WhatsApp contact not found" and "WhatsApp configuration not found" mean the contact or the number is unknown.',
+  operationId: 'getWhatsappContactMarketingPreference',
   tags: ['Contacts'],
   params: PreferenceParams,
-  response: { 200: Type.Object({ data: MarketingPreferenceSchema }), 404: errorResponse('Contact, number or preference not found'), ...authErrors },
+  response: { 200: success(Type.Object({ data: MarketingPreferenceSchema }), "The contact's preference on this number", { example: { data: PREFERENCE_EXAMPLE } }), 404: errorResponse('Contact, number or preference not found'), ...authErrors },
 };

@@ -34,15 +34,21 @@ export const metaWebhookRoutes: FastifyPluginAsyncTypebox<MetaWebhookOptions> = 
     '/webhooks/meta',
     {
       schema: {
+        operationId: 'verifyMetaWebhook',
         summary: "Meta's webhook verification",
+        description: 'Meta calls this once when you subscribe the webhook in your Meta app: the challenge is echoed when the verify token equals PARLEY_META_VERIFY_TOKEN.',
         tags: ['Meta webhooks'],
         security: [],
+        produces: ['text/plain'],
         querystring: Type.Object({
-          'hub.mode': Type.Optional(Type.String()),
-          'hub.verify_token': Type.Optional(Type.String()),
-          'hub.challenge': Type.Optional(Type.String()),
+          'hub.mode': Type.Optional(Type.String({ description: 'Always "subscribe"' })),
+          'hub.verify_token': Type.Optional(Type.String({ description: 'The verify token entered in the Meta app; must equal PARLEY_META_VERIFY_TOKEN' })),
+          'hub.challenge': Type.Optional(Type.String({ description: 'A value Meta expects back unchanged' })),
         }),
-        response: { 200: Type.String({ description: 'The challenge, as plain text' }), 403: errorResponse('Not a valid verification request') },
+        response: {
+          200: Type.String({ description: 'The challenge, as plain text', examples: ['1158201444'] }),
+          403: errorResponse('Not a valid verification request, or the verify token does not match'),
+        },
       },
     },
     async (request, reply) => {
@@ -59,12 +65,18 @@ export const metaWebhookRoutes: FastifyPluginAsyncTypebox<MetaWebhookOptions> = 
     '/webhooks/meta',
     {
       schema: {
+        operationId: 'receiveMetaWebhook',
         summary: "Meta's webhook deliveries",
-        description: 'Signed with X-Hub-Signature-256. Stored durably, then answered; processing follows in the background.',
+        description:
+          'Meta POSTs WhatsApp messages, statuses and account events here, signed with X-Hub-Signature-256 by one of the app secrets in ' +
+          'PARLEY_META_APP_SECRET. The body is stored durably, then answered; processing follows in the background.',
         tags: ['Meta webhooks'],
         security: [],
+        headers: Type.Object({
+          'x-hub-signature-256': Type.Optional(Type.String({ description: 'sha256=<hex HMAC-SHA256 of the raw body under the app secret>' })),
+        }),
         response: {
-          200: Type.Object({ received: Type.Boolean() }),
+          200: Type.Object({ received: Type.Boolean() }, { description: 'The body was stored for processing', examples: [{ received: true }] }),
           400: errorResponse('Body is not JSON'),
           401: errorResponse('Missing or wrong X-Hub-Signature-256'),
           413: errorResponse('Body larger than 1 MiB'),

@@ -2,6 +2,7 @@
 import { Type, type Static } from 'typebox';
 import { nullable } from '../contacts/schemas.ts';
 import { authErrors, errorResponse } from '../http/errors.ts';
+import { noContent, OFFSET_META_EXAMPLE, success } from '../http/openapi.ts';
 import { MetaSchema, offsetQueryProperties } from '../http/pagination.ts';
 
 export const PhoneNumberSchema = Type.Object(
@@ -10,9 +11,9 @@ export const PhoneNumberSchema = Type.Object(
     internal_id: Type.String({ format: 'uuid', description: "Parley's id for this connection" }),
     phone_number_id: Type.String({ description: "Meta's phone number id (same as id)" }),
     name: Type.String({ description: 'Your label for the number' }),
-    kind: Type.String({ enum: ['production', 'sandbox'] }),
+    kind: Type.String({ enum: ['production', 'sandbox'], description: 'production: a real number; sandbox: a test number' }),
     business_account_id: nullable(Type.String(), 'WhatsApp Business Account id'),
-    customer_id: nullable(Type.String({ format: 'uuid' })),
+    customer_id: nullable(Type.String({ format: 'uuid' }), 'The customer that owns the number'),
     display_phone_number: nullable(Type.String(), 'The number as Meta formats it'),
     display_phone_number_normalized: nullable(Type.String(), 'The number as digits'),
     verified_name: nullable(Type.String()),
@@ -26,6 +27,26 @@ export const PhoneNumberSchema = Type.Object(
   { description: 'A WhatsApp business phone number connected to Parley' },
 );
 export type PhoneNumber = Static<typeof PhoneNumberSchema>;
+
+/** The number the document's examples show. */
+export const PHONE_NUMBER_EXAMPLE: PhoneNumber = {
+  id: '106540352242922',
+  internal_id: '5d2c8e4a-7b1f-4a3e-8c6d-9e0f1a2b3c4d',
+  phone_number_id: '106540352242922',
+  name: 'Lisbon support',
+  kind: 'production',
+  business_account_id: '102290129340398',
+  customer_id: 'c5a1e7d2-8b3f-4e6a-9d0c-1f2e3d4c5b6a',
+  display_phone_number: '+351 21 000 0000',
+  display_phone_number_normalized: '351210000000',
+  verified_name: 'Lisbon Bakery',
+  inbound_processing_enabled: true,
+  calls_enabled: false,
+  webhook_verified_at: null,
+  status: 'CONNECTED',
+  created_at: '2026-02-11T10:31:00.000000Z',
+  updated_at: '2026-02-11T10:31:00.000000Z',
+};
 
 const token = Type.String({ minLength: 1, maxLength: 4096, description: 'Permanent access token from Meta; stored encrypted, never returned' });
 const metaId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[0-9]+$' });
@@ -53,7 +74,10 @@ export const CreatePhoneNumberBody = Type.Object(
       { additionalProperties: false },
     ),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ whatsapp_phone_number: { name: 'Lisbon support', phone_number_id: '106540352242922', business_account_id: '102290129340398', access_token: 'EAAG…' } }],
+  },
 );
 export type CreatePhoneNumberBody = Static<typeof CreatePhoneNumberBody>;
 
@@ -68,17 +92,17 @@ export const UpdatePhoneNumberBody = Type.Object(
       { additionalProperties: false },
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ whatsapp_phone_number: { name: 'Lisbon support (weekdays)', inbound_processing_enabled: true } }] },
 );
 export type UpdatePhoneNumberBody = Static<typeof UpdatePhoneNumberBody>;
 
 export const ListPhoneNumbersQuery = Type.Object({
-  phone_number_id: Type.Optional(Type.String()),
-  business_account_id: Type.Optional(Type.String()),
-  customer_id: Type.Optional(Type.String({ format: 'uuid' })),
-  name_contains: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-  created_after: Type.Optional(Type.String({ format: 'date-time' })),
-  created_before: Type.Optional(Type.String({ format: 'date-time' })),
+  phone_number_id: Type.Optional(Type.String({ description: "Only the number with this Meta id" })),
+  business_account_id: Type.Optional(Type.String({ description: 'Only numbers of this WhatsApp Business Account' })),
+  customer_id: Type.Optional(Type.String({ format: 'uuid', description: 'Only numbers of this customer' })),
+  name_contains: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'Case-insensitive substring of name' })),
+  created_after: Type.Optional(Type.String({ format: 'date-time', description: 'Only numbers connected after this instant' })),
+  created_before: Type.Optional(Type.String({ format: 'date-time', description: 'Only numbers connected before this instant' })),
   ...offsetQueryProperties,
 });
 export type ListPhoneNumbersQuery = Static<typeof ListPhoneNumbersQuery>;
@@ -94,32 +118,53 @@ const bodyErrors = {
   422: errorResponse('A field is invalid; the message names it'),
 };
 
+const numberExample = { example: { data: PHONE_NUMBER_EXAMPLE } };
+
 export const createPhoneNumberSchema = {
+  operationId: 'createCustomerWhatsappPhoneNumber',
   summary: 'Connect a phone number',
+  description:
+    "Connects a WhatsApp business number to a customer with Meta's ids and a permanent access token. " +
+    'The token is encrypted at rest and never shown again; inbound webhooks for the number are processed from now on.',
   tags: ['Phone Numbers'],
   params: CustomerParams,
   body: CreatePhoneNumberBody,
-  response: { 201: Response, 404: errorResponse('Customer not found'), 409: errorResponse('This Meta phone number is already connected'), ...bodyErrors, ...authErrors },
+  response: { 201: success(Response, 'The number was connected', numberExample), 404: errorResponse('Customer not found'), 409: errorResponse('This Meta phone number is already connected'), ...bodyErrors, ...authErrors },
 };
 export const listPhoneNumbersSchema = {
+  operationId: 'listWhatsappPhoneNumbers',
   summary: 'List phone numbers',
+  description: 'The numbers connected in this project, newest first, with page and per_page pagination. Filters combine.',
   tags: ['Phone Numbers'],
   querystring: ListPhoneNumbersQuery,
-  response: { 200: Type.Object({ data: Type.Array(PhoneNumberSchema), meta: MetaSchema }), 400: errorResponse('Bad pagination parameters'), 422: errorResponse('A filter value is invalid'), ...authErrors },
+  response: {
+    200: success(Type.Object({ data: Type.Array(PhoneNumberSchema), meta: MetaSchema }), 'A page of phone numbers with its position in `meta`', {
+      example: { data: [PHONE_NUMBER_EXAMPLE], meta: OFFSET_META_EXAMPLE },
+    }),
+    400: errorResponse('Bad pagination parameters'), 422: errorResponse('A filter value is invalid'), ...authErrors },
 };
-export const getPhoneNumberSchema = { summary: 'Get a phone number', tags: ['Phone Numbers'], params: NumberParams, response: { 200: Response, 404: notFound, ...authErrors } };
+export const getPhoneNumberSchema = {
+  operationId: 'getWhatsappPhoneNumber',
+  summary: 'Get a phone number',
+  description: "One connected number, by Meta's phone number id.",
+  tags: ['Phone Numbers'],
+  params: NumberParams,
+  response: { 200: success(Response, 'The phone number', numberExample), 404: notFound, ...authErrors },
+};
 export const updatePhoneNumberSchema = {
   summary: 'Update a phone number',
-  description: 'Rename, rotate the access token, or switch inbound processing and calls on or off.',
+  operationId: 'updateWhatsappPhoneNumber',
+  description: 'Rename, rotate the access token, or switch inbound processing and calls on or off. Absent fields stay as they are.',
   tags: ['Phone Numbers'],
   params: NumberParams,
   body: UpdatePhoneNumberBody,
-  response: { 200: Response, 404: notFound, ...bodyErrors, ...authErrors },
+  response: { 200: success(Response, 'The phone number as it is now', { example: { data: { ...PHONE_NUMBER_EXAMPLE, name: 'Lisbon support (weekdays)' } } }), 404: notFound, ...bodyErrors, ...authErrors },
 };
 export const deletePhoneNumberSchema = {
   summary: 'Disconnect a phone number',
+  operationId: 'deleteWhatsappPhoneNumber',
   description: 'Its conversations and messages stay readable.',
   tags: ['Phone Numbers'],
   params: NumberParams,
-  response: { 204: Type.Null({ description: 'Disconnected' }), 404: notFound, ...authErrors },
+  response: { 204: noContent('The number was disconnected'), 404: notFound, ...authErrors },
 };

@@ -3,6 +3,7 @@
 import { Type, type Static } from 'typebox';
 import { nullable } from '../contacts/schemas.ts';
 import { authErrors, errorResponse } from '../http/errors.ts';
+import { PAGING_EXAMPLE, success } from '../http/openapi.ts';
 import { cursorQueryProperties, PagingSchema } from '../http/pagination.ts';
 
 export const DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;
@@ -45,13 +46,31 @@ export const ListWebhookDeliveriesQuery = Type.Object({
 });
 export type ListWebhookDeliveriesQuery = Static<typeof ListWebhookDeliveriesQuery>;
 
+const DELIVERY_EXAMPLE: WebhookDelivery = {
+  id: 'e7d6c5b4-a392-4817-9f6e-5d4c3b2a1908',
+  event: 'whatsapp.message.received',
+  status: 'delivered',
+  attempt_count: 1,
+  response_status: 200,
+  delivered_at: '2026-03-04T09:12:41.020000Z',
+  failed_at: null,
+  last_attempt_at: '2026-03-04T09:12:41.003000Z',
+  webhook_id: '3c2b1a09-8f7e-4d6c-b5a4-9382716f5e4d',
+  webhook_url: 'https://example.com/hooks/whatsapp',
+  whatsapp_config_id: '5d2c8e4a-7b1f-4a3e-8c6d-9e0f1a2b3c4d',
+  phone_number_id: '106540352242922',
+  conversation_phone_number: '14155550123',
+  created_at: '2026-03-04T09:12:40.950000Z',
+};
+
 export const listWebhookDeliveriesSchema = {
+  operationId: 'listWebhookDeliveries',
   summary: 'List webhook deliveries',
   description: 'Deliveries of this project, newest first, with cursor pagination. Deliveries are kept for 30 days.',
   tags: ['Webhook Deliveries'],
   querystring: ListWebhookDeliveriesQuery,
   response: {
-    200: Type.Object({ data: Type.Array(WebhookDeliverySchema), paging: PagingSchema }),
+    200: success(Type.Object({ data: Type.Array(WebhookDeliverySchema), paging: PagingSchema }), 'A page of deliveries', { example: { data: [DELIVERY_EXAMPLE], paging: PAGING_EXAMPLE } }),
     400: errorResponse('Bad pagination parameters or cursor'),
     422: errorResponse('A filter value is invalid; the message names it'),
     ...authErrors,

@@ -3,6 +3,7 @@
 import { Type, type Static } from 'typebox';
 import { nullable } from '../contacts/schemas.ts';
 import { authErrors, errorResponse } from '../http/errors.ts';
+import { noContent, OFFSET_META_EXAMPLE, success } from '../http/openapi.ts';
 import { MetaSchema, offsetQueryProperties } from '../http/pagination.ts';
 
 /** Events a project webhook (no phone number) may subscribe to. */
@@ -58,27 +59,51 @@ export const WebhookSchema = Type.Object(
 );
 export type Webhook = Static<typeof WebhookSchema>;
 
+/** The webhook the document's examples show: a number webhook for received messages. */
+const WEBHOOK_EXAMPLE: Webhook = {
+  id: '3c2b1a09-8f7e-4d6c-b5a4-9382716f5e4d',
+  url: 'https://example.com/hooks/whatsapp',
+  kind: 'kapso',
+  events: ['whatsapp.message.received', 'whatsapp.conversation.created'],
+  active: true,
+  secret_key: 'whsec_4f9c2a7e1b',
+  headers: { 'X-Source': 'parley' },
+  phone_number_id: '106540352242922',
+  buffer_enabled: false,
+  buffer_window_seconds: 5,
+  max_buffer_size: 50,
+  buffer_events: [],
+  inactivity_minutes: 60,
+  payload_version: 'v2',
+  project_id: '1e2d3c4b-5a69-4788-97a6-b5c4d3e2f1a0',
+  created_at: '2026-03-01T08:00:00.000000Z',
+  updated_at: '2026-03-01T08:00:00.000000Z',
+};
+const CREATE_EXAMPLE = {
+  whatsapp_webhook: { url: 'https://example.com/hooks/whatsapp', secret_key: 'whsec_4f9c2a7e1b', events: ['whatsapp.message.received', 'whatsapp.conversation.created'], headers: { 'X-Source': 'parley' } },
+};
+
 const url = Type.String({ minLength: 1, maxLength: 2048, description: 'Absolute http(s) URL reaching a public address' });
 const kind = Type.String({ enum: ['kapso', 'meta'] });
 const secret = Type.String({ minLength: 1, maxLength: 512, description: 'Signs each delivery (HMAC-SHA256); never generated for you' });
-const eventList = Type.Array(Type.String({ maxLength: 128 }), { maxItems: 50 });
+const eventList = (description: string) => Type.Array(Type.String({ maxLength: 128 }), { maxItems: 50, description });
 
 /** Fields every create and update body may carry. */
 const settings = {
-  active: Type.Optional(Type.Boolean()),
+  active: Type.Optional(Type.Boolean({ description: 'false pauses deliveries (default true)' })),
   buffer_enabled: Type.Optional(Type.Boolean({ description: 'Batch received messages (not for meta webhooks)' })),
   buffer_window_seconds: Type.Optional(nullable(Type.Integer({ minimum: 1, maximum: 60 }), 'Seconds a batch stays open, 1–60 (default 5)')),
   max_buffer_size: Type.Optional(nullable(Type.Integer({ minimum: 1, maximum: 100 }), 'Most messages per batch, 1–100 (default 50)')),
   inactivity_minutes: Type.Optional(nullable(Type.Integer({ minimum: 1, maximum: 1440 }), 'Quiet minutes before an inactivity event, 1–1440 (default 60)')),
-  events: Type.Optional(eventList),
-  buffer_events: Type.Optional(eventList),
+  events: Type.Optional(eventList('Events to deliver; which ones are allowed depends on the scope (project or phone number)')),
+  buffer_events: Type.Optional(eventList('Events to batch; only whatsapp.message.received')),
   headers: Type.Optional(nullable(HeadersSchema, 'Extra headers for every delivery (at most 20)')),
   payload_version: Type.Optional(nullable(Type.String(), 'Only "v2"')),
 };
 
 export const CreateNumberWebhookBody = Type.Object(
   { whatsapp_webhook: Type.Object({ url, kind: Type.Optional(kind), secret_key: secret, ...settings }, { additionalProperties: false }) },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [CREATE_EXAMPLE] },
 );
 export const CreateProjectWebhookBody = Type.Object(
   {
@@ -93,7 +118,7 @@ export const CreateProjectWebhookBody = Type.Object(
       { additionalProperties: false },
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ whatsapp_webhook: { ...CREATE_EXAMPLE.whatsapp_webhook, phone_number_id: '106540352242922' } }] },
 );
 export const UpdateWebhookBody = Type.Object(
   {
@@ -102,7 +127,7 @@ export const UpdateWebhookBody = Type.Object(
       { additionalProperties: false },
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ whatsapp_webhook: { active: false } }] },
 );
 
 /** What a create or update asks for, whichever route it came through. */
@@ -124,7 +149,7 @@ export interface WebhookInput {
 
 export const TestWebhookBody = Type.Object(
   { event_type: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'An event the webhook subscribes to; default its first' })) },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ event_type: 'whatsapp.message.received' }] },
 );
 
 const listFilters = {
@@ -135,9 +160,9 @@ export const ListProjectWebhooksQuery = Type.Object(listFilters);
 export const ListNumberWebhooksQuery = Type.Object({
   ...listFilters,
   url_contains: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'Case-insensitive substring of the URL' })),
-  active: Type.Optional(Type.Boolean()),
-  created_after: Type.Optional(Type.String({ format: 'date-time' })),
-  created_before: Type.Optional(Type.String({ format: 'date-time' })),
+  active: Type.Optional(Type.Boolean({ description: 'true: only active webhooks; false: only paused ones' })),
+  created_after: Type.Optional(Type.String({ format: 'date-time', description: 'Only webhooks created after this instant' })),
+  created_before: Type.Optional(Type.String({ format: 'date-time', description: 'Only webhooks created before this instant' })),
 });
 export type ListWebhooksQuery = Static<typeof ListNumberWebhooksQuery>;
 
@@ -146,7 +171,13 @@ const NumberParams = Type.Object({ phone_number_id: Type.String({ description: "
 const NumberWebhookParams = Type.Object({ phone_number_id: Type.String({ description: "Meta's phone number id" }), webhook_id: Type.String({ description: 'Webhook id (UUID)' }) });
 
 const Response = Type.Object({ data: WebhookSchema });
-const ListResponse = Type.Object({ data: Type.Array(WebhookSchema), meta: MetaSchema });
+const ListResponse = success(Type.Object({ data: Type.Array(WebhookSchema), meta: MetaSchema }), 'A page of webhooks (secret_key is null) with its position in `meta`', {
+  example: { data: [{ ...WEBHOOK_EXAMPLE, secret_key: null }], meta: OFFSET_META_EXAMPLE },
+});
+const created = success(Response, 'The webhook was created; this answer shows its secret_key', { example: { data: WEBHOOK_EXAMPLE } });
+const found = success(Response, 'The webhook', { example: { data: WEBHOOK_EXAMPLE } });
+const updated = success(Response, 'The webhook as it is now', { example: { data: { ...WEBHOOK_EXAMPLE, active: false } } });
+const deleted = noContent('The webhook was deleted; its delivery log stays');
 const webhookNotFound = errorResponse('Webhook not found');
 const numberOrWebhookNotFound = errorResponse('Phone number or webhook not found');
 const bodyErrors = {
@@ -159,6 +190,7 @@ const listErrors = { 400: errorResponse('Bad pagination parameters'), 422: error
 const tags = ['Webhooks'];
 
 export const listProjectWebhooksSchema = {
+  operationId: 'listWhatsappProjectWebhooks',
   summary: 'List the project’s webhooks',
   description: 'Project-scoped and phone-number-scoped webhooks alike, newest first. Secrets are not shown.',
   tags,
@@ -166,39 +198,55 @@ export const listProjectWebhooksSchema = {
   response: { 200: ListResponse, ...listErrors, ...authErrors },
 };
 export const createProjectWebhookSchema = {
+  operationId: 'createWhatsappProjectWebhook',
   summary: 'Create a webhook',
   description:
     'Without phone_number_id the webhook receives project events (phone numbers, contacts); with it, message and conversation events of that number. ' +
     'A meta webhook forwards Meta’s raw payloads and needs a phone number; there is at most one per number.',
   tags,
   body: CreateProjectWebhookBody,
-  response: { 201: Response, 404: errorResponse('Phone number not found'), ...bodyErrors, ...authErrors },
+  response: { 201: created, 404: errorResponse('Phone number not found'), ...bodyErrors, ...authErrors },
 };
-export const getProjectWebhookSchema = { summary: 'Get a webhook', tags, params: WebhookParams, response: { 200: Response, 404: webhookNotFound, ...authErrors } };
+export const getProjectWebhookSchema = {
+  operationId: 'getWhatsappProjectWebhook',
+  summary: 'Get a webhook',
+  description: 'Any webhook of the project, project-scoped or phone-number-scoped, with its secret_key.',
+  tags,
+  params: WebhookParams,
+  response: { 200: found, 404: webhookNotFound, ...authErrors },
+};
 export const updateProjectWebhookSchema = {
+  operationId: 'updateWhatsappProjectWebhook',
   summary: 'Update a webhook',
   description: 'Absent fields stay as they are. The kind cannot change.',
   tags,
   params: WebhookParams,
   body: UpdateWebhookBody,
-  response: { 200: Response, 404: webhookNotFound, ...bodyErrors, ...authErrors },
+  response: { 200: updated, 404: webhookNotFound, ...bodyErrors, ...authErrors },
 };
 export const deleteProjectWebhookSchema = {
+  operationId: 'deleteWhatsappProjectWebhook',
   summary: 'Delete a webhook',
+  description: 'Stops deliveries to it at once, pending ones included.',
   tags,
   params: WebhookParams,
-  response: { 204: Type.Null({ description: 'Deleted' }), 404: webhookNotFound, ...authErrors },
+  response: { 204: deleted, 404: webhookNotFound, ...authErrors },
 };
 export const testWebhookSchema = {
+  operationId: 'testWhatsappProjectWebhook',
   summary: 'Send a test event',
   description: 'Queues a sample event for this webhook only. event_type must be one the webhook subscribes to.',
   tags,
   params: WebhookParams,
   body: TestWebhookBody,
-  response: { 200: Type.Object({ data: Type.Object({ success: Type.Boolean() }) }), 404: webhookNotFound, ...bodyErrors, ...authErrors },
+  response: {
+    200: success(Type.Object({ data: Type.Object({ success: Type.Boolean({ description: 'true: the sample event was queued' }) }) }), 'The sample event was queued; see the deliveries log for its outcome', {
+      example: { data: { success: true } },
+    }), 404: webhookNotFound, ...bodyErrors, ...authErrors },
 };
 
 export const listNumberWebhooksSchema = {
+  operationId: 'listWhatsappPhoneNumberWebhooks',
   summary: 'List a phone number’s webhooks',
   description: 'Newest first. Secrets are not shown.',
   tags,
@@ -207,25 +255,36 @@ export const listNumberWebhooksSchema = {
   response: { 200: ListResponse, 404: errorResponse('Phone number not found'), ...listErrors, ...authErrors },
 };
 export const createNumberWebhookSchema = {
+  operationId: 'createWhatsappPhoneNumberWebhook',
   summary: 'Create a phone number webhook',
   description: 'Receives message and conversation events of this number (kapso), or Meta’s raw payloads (meta, at most one per number).',
   tags,
   params: NumberParams,
   body: CreateNumberWebhookBody,
-  response: { 201: Response, 404: errorResponse('Phone number not found'), ...bodyErrors, ...authErrors },
+  response: { 201: created, 404: errorResponse('Phone number not found'), ...bodyErrors, ...authErrors },
 };
-export const getNumberWebhookSchema = { summary: 'Get a phone number webhook', tags, params: NumberWebhookParams, response: { 200: Response, 404: numberOrWebhookNotFound, ...authErrors } };
+export const getNumberWebhookSchema = {
+  operationId: 'getWhatsappPhoneNumberWebhook',
+  summary: 'Get a phone number webhook',
+  description: 'A webhook scoped to this number, with its secret_key.',
+  tags,
+  params: NumberWebhookParams,
+  response: { 200: found, 404: numberOrWebhookNotFound, ...authErrors },
+};
 export const updateNumberWebhookSchema = {
+  operationId: 'updateWhatsappPhoneNumberWebhook',
   summary: 'Update a phone number webhook',
   description: 'Absent fields stay as they are. The kind cannot change.',
   tags,
   params: NumberWebhookParams,
   body: UpdateWebhookBody,
-  response: { 200: Response, 404: numberOrWebhookNotFound, ...bodyErrors, ...authErrors },
+  response: { 200: updated, 404: numberOrWebhookNotFound, ...bodyErrors, ...authErrors },
 };
 export const deleteNumberWebhookSchema = {
+  operationId: 'deleteWhatsappPhoneNumberWebhook',
   summary: 'Delete a phone number webhook',
+  description: 'Stops deliveries to it at once, pending ones included.',
   tags,
   params: NumberWebhookParams,
-  response: { 204: Type.Null({ description: 'Deleted' }), 404: numberOrWebhookNotFound, ...authErrors },
+  response: { 204: deleted, 404: numberOrWebhookNotFound, ...authErrors },
 };

@@ -52,6 +52,10 @@ export interface StartTestAppOptions {
   metaVerifyToken?: string | null;
   /** Whether webhooks may target loopback and private addresses; defaults to true. */
   allowPrivateWebhooks?: boolean;
+  /** PARLEY_METRICS_TOKEN; defaults to none (GET /metrics open). */
+  metricsToken?: string | null;
+  /** The embedded database's state as GET /metrics reports it; defaults to none (external database). */
+  embeddedUp?: () => boolean;
 }
 
 export async function startTestApp(options: StartTestAppOptions = {}): Promise<TestApp> {
@@ -66,9 +70,11 @@ export async function startTestApp(options: StartTestAppOptions = {}): Promise<T
       metaVerifyToken: options.metaVerifyToken === undefined ? TEST_META_VERIFY_TOKEN : options.metaVerifyToken,
       metaAppSecrets: options.metaAppSecrets ?? [TEST_META_APP_SECRET],
       allowPrivateWebhooks: options.allowPrivateWebhooks ?? true,
+      metricsToken: options.metricsToken ?? null,
     },
     logger,
     cipher,
+    embeddedUp: options.embeddedUp,
   });
   await app.ready();
   const { key } = await createKey(database.db, 'alpha');

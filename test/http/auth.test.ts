@@ -204,7 +204,8 @@ describe('service endpoints', () => {
     assert.equal(res.status, 200);
     const doc = res.body;
     assert.match(doc.openapi, /^3\.1\./);
-    assert.deepEqual(doc.components.securitySchemes.ApiKeyAuth, { type: 'apiKey', in: 'header', name: 'X-API-Key' });
+    const { type, in: where, name } = doc.components.securitySchemes.ApiKeyAuth;
+    assert.deepEqual({ type, in: where, name }, { type: 'apiKey', in: 'header', name: 'X-API-Key' });
     const expected: Record<string, string[]> = {
       [`${V1}/whatsapp/contacts`]: ['get', 'post'],
       [`${V1}/whatsapp/contacts/{identifier}`]: ['delete', 'get', 'patch'],
