@@ -33,6 +33,7 @@ export const API_TAGS = [
 ];
 
 /** The docs page: Scalar's reference, titled Parley, with nothing loaded from another host. */
+// Pinned at 1.46: later releases (and their dependencies) require Node 22, and Parley supports Node 20.
 export const docsPageConfiguration = {
   pageTitle: 'Parley API reference',
   // A speech bubble as an inline SVG: the tab shows Parley's icon without a request anywhere.
