@@ -136,12 +136,15 @@ before(async () => {
   number.beta = await insertNumber(project.beta, NUM_BETA, false);
 
   const at = (age: number) => new Date(Date.now() - age).toISOString();
+  // One instant for both columns: two calls of at() can straddle a millisecond.
+  const deliveredAt = at(HOUR - 1000);
   await named('recentDelivered', {
-    age: 1 * HOUR, status: 'delivered', attempt_count: 1, response_status: 200, delivered_at: at(HOUR - 1000), last_attempt_at: at(HOUR - 1000),
+    age: 1 * HOUR, status: 'delivered', attempt_count: 1, response_status: 200, delivered_at: deliveredAt, last_attempt_at: deliveredAt,
     phone_number_id: NUM_LIVE, conversation_phone_number: '15550001111',
   });
+  const failedAt = at(HOUR);
   await named('recentFailed', {
-    age: 2 * HOUR, status: 'failed', attempt_count: 4, response_status: 500, failed_at: at(HOUR), last_attempt_at: at(HOUR),
+    age: 2 * HOUR, status: 'failed', attempt_count: 4, response_status: 500, failed_at: failedAt, last_attempt_at: failedAt,
     last_error: ERROR_MARKER, webhook_id: hook.a2, webhook_url: 'https://hooks.example.test/a2', event: 'whatsapp.conversation.created', phone_number_id: NUM_GONE,
   });
   // Still retrying after an error: pending, not failed.
