@@ -26,6 +26,8 @@ export interface Config {
   readonly allowPrivateWebhooks: boolean;
   /** Seconds before each retry of a failed webhook delivery; after the last, it is failed. */
   readonly webhookRetrySeconds: readonly number[];
+  /** How long a server tries to restart an embedded PostgreSQL that died before it exits. */
+  readonly embeddedRestartSeconds: number;
 }
 
 export class ConfigError extends Error {}
@@ -117,5 +119,6 @@ export function loadConfig(env: Env = process.env): Config {
     metaAppSecrets: Object.freeze(parseList(env.PARLEY_META_APP_SECRET)),
     allowPrivateWebhooks: parseBoolean('PARLEY_ALLOW_PRIVATE_WEBHOOKS', env.PARLEY_ALLOW_PRIVATE_WEBHOOKS),
     webhookRetrySeconds: Object.freeze(parseDelays('PARLEY_WEBHOOK_RETRY_SECONDS', env.PARLEY_WEBHOOK_RETRY_SECONDS, [10, 40, 90])),
+    embeddedRestartSeconds: parsePositiveInt('PARLEY_EMBEDDED_RESTART_SECONDS', env.PARLEY_EMBEDDED_RESTART_SECONDS, 60),
   });
 }

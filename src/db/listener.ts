@@ -13,19 +13,28 @@ export interface Listener {
   close(): Promise<void>;
 }
 
-export async function startListener(url: string, subscriptions: Subscriptions, logger: Logger): Promise<Listener> {
+export async function startListener(url: string, subscriptions: Subscriptions, logger: Logger, onConnectionError: (error: Error) => void = () => undefined): Promise<Listener> {
   let client: pg.Client | null = null;
   let closed = false;
   let retry: NodeJS.Timeout | null = null;
+  /** Failed reconnects in a row: the first is logged, the rest wait quietly for the database. */
+  let failures = 0;
 
   const schedule = () => {
     if (closed || retry) return;
     retry = setTimeout(() => {
       retry = null;
-      connect().catch((error: unknown) => {
-        logger.warn({ err: error }, 'notification listener could not reconnect');
-        schedule();
-      });
+      connect().then(
+        () => {
+          if (failures > 0) logger.info({ attempts: failures + 1 }, 'notification listener reconnected');
+          failures = 0;
+        },
+        (error: unknown) => {
+          if (failures === 0) logger.warn({ reason: (error as Error).message }, 'notification listener could not reconnect; retrying every second');
+          failures += 1;
+          schedule();
+        },
+      );
     }, 1_000);
     retry.unref();
   };
@@ -33,16 +42,26 @@ export async function startListener(url: string, subscriptions: Subscriptions, l
   const connect = async (): Promise<void> => {
     const next = new pg.Client({ connectionString: url, application_name: 'parley-listener' });
     next.on('notification', (message) => subscriptions.channels[message.channel]?.(message.payload ?? ''));
+    let connected = false;
     next.on('error', (error) => {
       if (closed) return;
-      logger.warn({ err: error }, 'notification listener lost its connection; reconnecting');
+      onConnectionError(error);
+      if (!connected) return; // connect() or LISTEN fails with it, and schedules the retry
+      connected = false;
+      logger.warn({ reason: error.message }, 'notification listener lost its connection; reconnecting');
       subscriptions.onReset();
       void next.end().catch(() => undefined);
       if (client === next) client = null;
       schedule();
     });
-    await next.connect();
-    for (const channel of Object.keys(subscriptions.channels)) await next.query(`LISTEN ${channel}`);
+    try {
+      await next.connect();
+      for (const channel of Object.keys(subscriptions.channels)) await next.query(`LISTEN ${channel}`);
+    } catch (error) {
+      void next.end().catch(() => undefined);
+      throw error;
+    }
+    connected = true;
     // Whatever was sent while we were not listening is lost: start from a clean slate.
     subscriptions.onReset();
     client = next;
