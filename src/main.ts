@@ -59,10 +59,13 @@ async function serve(config: Config): Promise<void> {
   }
   server.onFatal((error) => {
     logger.fatal({ reason: error.message }, 'the server cannot go on without its database');
-    server.close().catch(() => undefined).finally(() => {
+    const exit = () => {
       process.stderr.write(`parley: ${error.message}\n`);
       process.exit(1);
-    });
+    };
+    // Without a database a graceful close may wait on connections that never come.
+    setTimeout(exit, 5_000).unref();
+    server.close().catch(() => undefined).finally(exit);
   });
   let signals = 0;
   const shutdown = (signal: string) => {

@@ -146,7 +146,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     sweep.unref();
     const address = app.server.address();
     const url = typeof address === 'object' && address ? `http://${config.host}:${address.port}` : `http://${config.host}:${config.port}`;
-    logger.info({ url, database: config.databaseUrl === null ? 'embedded' : 'external' }, 'Parley is listening');
+    logger.info({ url, database: config.databaseUrl === null ? 'embedded' : 'external', ...(firstKey ? { createdKey: true } : {}) }, 'Parley is listening');
 
     let closing: Promise<void> | null = null;
     return {

@@ -1,7 +1,7 @@
 // Opens the database Parley runs on: the server at DATABASE_URL, or the embedded PostgreSQL in
 // the data directory. Migrations and first-start bootstrap happen under the schema lock.
-import { type Kysely, sql } from 'kysely';
-import type pg from 'pg';
+import type { Kysely } from 'kysely';
+import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
 import { createDb, createPool } from './connection.ts';
@@ -47,7 +47,7 @@ export async function openDatabase(
     await db.destroy().catch(() => undefined);
     throw error;
   }
-  health = new DatabaseHealth(() => sql`SELECT 1`.execute(db), logger, embedded ? 'the embedded PostgreSQL' : 'the database');
+  health = new DatabaseHealth(() => probe(url), logger, embedded ? 'the embedded PostgreSQL' : 'the database');
   return {
     url,
     pool,
@@ -60,6 +60,18 @@ export async function openDatabase(
       await embedded?.release();
     },
   };
+}
+
+/** A connection of its own: an idle pooled one may have been ended without the pool knowing yet. */
+async function probe(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, application_name: 'parley-health' });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 /** The first connection to DATABASE_URL, with an error that says what to change when it fails. */

@@ -84,9 +84,9 @@ export class EmbeddedSupervisor extends EventEmitter<EmbeddedSupervisorEvents> {
       delay = Math.min(delay * 2, MAX_RETRY_MS);
     }
     clearInterval(this.watch);
-    const reason = lastError instanceof Error ? lastError.message : String(lastError);
+    const reason = (lastError instanceof Error ? lastError.message : String(lastError)).replace(/\s*\n\s*/g, '; ');
     this.set('failed');
-    this.emit('failed', new Error(`the embedded PostgreSQL stopped and could not be restarted in ${Math.round(this.giveUpMs / 1000)} s (${attempts} attempts; last: ${reason.split('\n')[0]}); see ${this.logFile}`));
+    this.emit('failed', new Error(`the embedded PostgreSQL stopped and could not be restarted in ${Math.round(this.giveUpMs / 1000)} s (${attempts} attempts; last: ${reason}); see ${this.logFile}`));
   }
 
   private set(state: EmbeddedState): void {

@@ -364,10 +364,11 @@ export async function openEmbeddedDatabase(dataDir: string, role: EmbeddedRole, 
       if (!responsible) return;
       responsible = false;
       // After an outage there may be nothing left to stop.
-      if (readPostmaster(pgDir, { starting: true })) await stopPostmaster(bins, pgDir, identity);
+      const wasRunning = readPostmaster(pgDir, { starting: true }) !== null;
+      if (wasRunning) await stopPostmaster(bins, pgDir, identity);
       const owner = readOwner(dataDir);
       if (owner?.pid === process.pid) writeOwner(dataDir, null);
-      logger.info('embedded PostgreSQL stopped');
+      if (wasRunning) logger.info('embedded PostgreSQL stopped');
     },
   };
 }
