@@ -39,8 +39,8 @@ export function ensureDataDir(dataDir: string): void {
       stat = fs.statSync(current);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOTDIR') fail(dataDir, `cannot be created: a file is in the way on its path`);
-      if (code !== 'ENOENT') fail(dataDir, `cannot be reached (${reason(error)} at ${current})`);
+      // ENOTDIR: a file further up, which the walk up names.
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') fail(dataDir, `cannot be reached (${reason(error)} at ${current})`);
     }
     if (stat) {
       if (!stat.isDirectory()) fail(dataDir, current === dataDir ? 'is a file, not a folder' : `cannot be created: ${current} is a file, not a folder`);
