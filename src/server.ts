@@ -157,7 +157,9 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       health: database.health,
       embedded: database.embedded,
       onFatal(listener) {
-        database.embedded?.supervisor?.once('failed', listener);
+        const supervisor = database.embedded?.supervisor;
+        if (supervisor?.failure) listener(supervisor.failure); // it gave up before anyone listened
+        else supervisor?.once('failed', listener);
       },
       close() {
         closing ??= (async () => {

@@ -29,6 +29,7 @@ export class EmbeddedSupervisor extends EventEmitter<EmbeddedSupervisorEvents> {
   private readonly watch: NodeJS.Timeout;
   private restarting: Promise<void> | null = null;
   private stopping = false;
+  private failedWith: Error | null = null;
 
   constructor(
     private readonly postmaster: Postmaster,
@@ -43,6 +44,11 @@ export class EmbeddedSupervisor extends EventEmitter<EmbeddedSupervisorEvents> {
 
   get state(): EmbeddedState {
     return this.current;
+  }
+
+  /** Why it gave up, once the state is `failed`. */
+  get failure(): Error | null {
+    return this.failedWith;
   }
 
   /** Checks now rather than at the next tick (e.g. after a lost connection). */
@@ -85,8 +91,9 @@ export class EmbeddedSupervisor extends EventEmitter<EmbeddedSupervisorEvents> {
     }
     clearInterval(this.watch);
     const reason = (lastError instanceof Error ? lastError.message : String(lastError)).replace(/\s*\n\s*/g, '; ');
+    this.failedWith = new Error(`the embedded PostgreSQL stopped and could not be restarted in ${Math.round(this.giveUpMs / 1000)} s (${attempts} attempts; last: ${reason}); see ${this.logFile}`);
     this.set('failed');
-    this.emit('failed', new Error(`the embedded PostgreSQL stopped and could not be restarted in ${Math.round(this.giveUpMs / 1000)} s (${attempts} attempts; last: ${reason}); see ${this.logFile}`));
+    this.emit('failed', this.failedWith);
   }
 
   private set(state: EmbeddedState): void {
