@@ -148,7 +148,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await sql`SELECT 1`.execute(deps.db);
       return { status: 'ready' };
     } catch {
-      return reply.code(503).send({ error: 'Database unreachable' });
+      return reply.code(503).send({ error: 'Database unavailable' });
     }
   });
   app.get(`${API_PREFIX}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());

@@ -28,6 +28,8 @@ export interface Config {
   readonly webhookRetrySeconds: readonly number[];
   /** Bearer token GET /metrics demands; null: the endpoint is open. */
   readonly metricsToken: string | null;
+  /** How long a server tries to restart an embedded PostgreSQL that died before it exits. */
+  readonly embeddedRestartSeconds: number;
 }
 
 export class ConfigError extends Error {}
@@ -120,5 +122,6 @@ export function loadConfig(env: Env = process.env): Config {
     allowPrivateWebhooks: parseBoolean('PARLEY_ALLOW_PRIVATE_WEBHOOKS', env.PARLEY_ALLOW_PRIVATE_WEBHOOKS),
     webhookRetrySeconds: Object.freeze(parseDelays('PARLEY_WEBHOOK_RETRY_SECONDS', env.PARLEY_WEBHOOK_RETRY_SECONDS, [10, 40, 90])),
     metricsToken: env.PARLEY_METRICS_TOKEN === undefined || env.PARLEY_METRICS_TOKEN.trim() === '' ? null : env.PARLEY_METRICS_TOKEN.trim(),
+    embeddedRestartSeconds: parsePositiveInt('PARLEY_EMBEDDED_RESTART_SECONDS', env.PARLEY_EMBEDDED_RESTART_SECONDS, 60),
   });
 }

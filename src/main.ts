@@ -54,7 +54,19 @@ async function serve(config: Config): Promise<void> {
       `\nCreated project "default". Its API key is shown only this once:\n\n  ${server.firstKey}\n\n` +
         `Try it:  curl -H "X-API-Key: ${server.firstKey}" ${server.url}/platform/v1/whatsapp/contacts\n\n`,
     );
+  } else if (server.noActiveKey) {
+    process.stdout.write(`\nNo API key is active. Create one with:\n\n  parley keys create --project default\n\n`);
   }
+  server.onFatal((error) => {
+    logger.fatal({ reason: error.message }, 'the server cannot go on without its database');
+    const exit = () => {
+      process.stderr.write(`parley: ${error.message}\n`);
+      process.exit(1);
+    };
+    // Without a database a graceful close may wait on connections that never come.
+    setTimeout(exit, 5_000).unref();
+    server.close().catch(() => undefined).finally(exit);
+  });
   let signals = 0;
   const shutdown = (signal: string) => {
     signals += 1;
@@ -164,7 +176,14 @@ main(process.argv.slice(2)).catch((error: unknown) => {
     process.stderr.write(`parley: ${error.message}\n\n${USAGE}\n`);
     process.exit(2);
   }
-  const message = error instanceof ConfigError ? `invalid configuration: ${error.message}` : error instanceof Error ? error.message : String(error);
+  const message = error instanceof ConfigError ? `invalid configuration: ${error.message}` : describeError(error);
   process.stderr.write(`parley: ${message}\n`);
   process.exit(1);
 });
+
+/** Never an empty line: an AggregateError (one per address tried) or a bare code has no message. */
+function describeError(error: unknown): string {
+  if (error instanceof AggregateError && !error.message && error.errors.length > 0) return describeError(error.errors[0]);
+  if (error instanceof Error) return error.message || (error as NodeJS.ErrnoException).code || error.name;
+  return String(error) || 'unknown error';
+}

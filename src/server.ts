@@ -4,7 +4,11 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
 import type { Config } from './config.ts';
+import { ensureDataDir } from './db/data-dir.ts';
 import { openDatabase, prepareSchema } from './db/database.ts';
+import type { EmbeddedDatabase } from './db/embedded.ts';
+import type { DatabaseHealth } from './db/health.ts';
+import { withSchemaLock } from './db/migrate.ts';
 import { startListener } from './db/listener.ts';
 import { throttledNotify } from './db/throttled-notify.ts';
 import { purgeExpiredIdempotencyKeys } from './http/idempotency.ts';
@@ -19,7 +23,7 @@ import { checkSecretKey, loadOrCreateSecretKey, TokenCipher } from './phone-numb
 import { DeliveryWorker } from './webhooks/delivery-worker.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 import { purgeDispatchedEvents, queueInactivityEvents, WEBHOOK_DELIVERIES_CHANNEL, WEBHOOK_EVENTS_CHANNEL } from './webhooks/outbox-repo.ts';
-import { bootstrapDefaultProject, KeyAuthenticator, KEY_REVOKED_CHANNEL } from './projects/service.ts';
+import { bootstrapDefaultProject, hasActiveKey, KeyAuthenticator, KEY_REVOKED_CHANNEL } from './projects/service.ts';
 import { purgeOldDeliveries } from './webhook-deliveries/repo.ts';
 
 export interface RunningServer {
@@ -27,6 +31,14 @@ export interface RunningServer {
   url: string;
   /** The key of the default project when this start created it, else null. */
   firstKey: string | null;
+  /** True when no key can be used (none was made, or all were revoked): say how to make one. */
+  noActiveKey: boolean;
+  /** Whether the database answers: `health.state` is 'up' | 'down', with a 'state' event on each change. */
+  health: DatabaseHealth;
+  /** The embedded PostgreSQL (`embedded.state`: 'up' | 'down' | 'failed' | 'stopped'), null on DATABASE_URL. */
+  embedded: EmbeddedDatabase | null;
+  /** Called once when the server cannot go on (the embedded PostgreSQL died and could not be restarted). */
+  onFatal(listener: (error: Error) => void): void;
   close(): Promise<void>;
 }
 
@@ -36,10 +48,12 @@ const MINUTE = 60 * 1000;
 const INBOUND_BATCH = 200;
 
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
-  const database = await openDatabase(config, 'server', logger);
+  // The embedded database checks its data dir itself; the secret key may need one too.
+  if (config.databaseUrl !== null && config.secretKey === null) ensureDataDir(config.dataDir);
+  const database = await openDatabase(config, 'server', logger, undefined, { restartGiveUpMs: config.embeddedRestartSeconds * 1000 });
   try {
     const { db } = database;
-    const firstKey = await prepareSchema(db, logger, (locked) => bootstrapDefaultProject(locked));
+    await prepareSchema(db, logger, async () => undefined);
     const secret = loadOrCreateSecretKey(config.secretKey, config.dataDir);
     if (secret.generated) {
       logger.warn({ file: `${config.dataDir}/secret.key` }, 'generated a secret key for access tokens; back it up, and set PARLEY_SECRET_KEY on every node that shares this database');
@@ -77,16 +91,22 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         },
       },
       logger,
+      (error) => database.health.report(error),
     );
     const app = await buildApp({ db, pool: database.pool, config, logger, authenticator, cipher, onMetaEventStored });
+    let firstKey: string | null;
+    let noActiveKey: boolean;
     try {
       await app.listen({ port: config.port, host: config.host });
+      // Only now: a key made by a start that then failed (the port taken) would never be shown.
+      firstKey = await withSchemaLock(db, (locked) => bootstrapDefaultProject(locked));
+      noActiveKey = firstKey === null && !(await hasActiveKey(db));
     } catch (error) {
       // e.g. the port is taken: close what already runs before the database goes.
       notifyInbound.stop();
       await app.close().catch(() => undefined);
       await listener.close();
-      throw error;
+      throw listenError(error, config);
     }
     runner.start();
     inbound.start();
@@ -126,13 +146,21 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     sweep.unref();
     const address = app.server.address();
     const url = typeof address === 'object' && address ? `http://${config.host}:${address.port}` : `http://${config.host}:${config.port}`;
-    logger.info({ url, database: config.databaseUrl === null ? 'embedded' : 'external' }, 'Parley is listening');
+    logger.info({ url, database: config.databaseUrl === null ? 'embedded' : 'external', ...(firstKey ? { createdKey: true } : {}) }, 'Parley is listening');
 
     let closing: Promise<void> | null = null;
     return {
       app,
       url,
       firstKey,
+      noActiveKey,
+      health: database.health,
+      embedded: database.embedded,
+      onFatal(listener) {
+        const supervisor = database.embedded?.supervisor;
+        if (supervisor?.failure) listener(supervisor.failure); // it gave up before anyone listened
+        else supervisor?.once('failed', listener);
+      },
       close() {
         closing ??= (async () => {
           clearInterval(maintenance);
@@ -156,4 +184,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     await database.close().catch(() => undefined);
     throw error;
   }
+}
+
+/** A listen error that says which setting to change. */
+function listenError(error: unknown, config: Config): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  const where = `${config.host}:${config.port}`;
+  if (code === 'EADDRINUSE') return new Error(`port ${config.port} on ${config.host} is already in use; stop what uses it or set PORT to a free port`, { cause: error });
+  if (code === 'EACCES') return new Error(`not allowed to listen on ${where} (ports below 1024 need privileges); set PORT to 1024 or above`, { cause: error });
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new Error(`cannot listen on ${where}: HOST ${config.host} is not an address of this machine; change HOST`, { cause: error });
+  return error;
 }

@@ -48,6 +48,7 @@ try {
   embedded = dataDir ? await openEmbeddedDatabase(dataDir, 'cli', logger) : null;
   const adminUrl = external ?? withDatabase(embedded!.url, 'postgres');
   admin = new pg.Client({ connectionString: adminUrl });
+  admin.on('error', (error) => console.error('# the admin connection was lost:', error.message));
   await admin.connect();
   await admin.query(`DROP DATABASE IF EXISTS ${template}`);
   await admin.query(`CREATE DATABASE ${template}`);

@@ -18,17 +18,38 @@ const types = {
 export interface PoolOptions {
   max?: number;
   applicationName?: string;
+  /** Told about every lost connection and every failed attempt to open one. */
+  onConnectionError?: (error: Error) => void;
 }
 
+/** How long a request waits for a connection (a free one, or a new one) before it gets a 503. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
 export function createPool(url: string, options: PoolOptions = {}): pg.Pool {
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? 20,
     types,
     // UTC sessions make the text form of timestamptz end in +00, which the formatter expects.
     options: '-c TimeZone=UTC',
     application_name: options.applicationName ?? 'parley',
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
   });
+  const report = options.onConnectionError ?? (() => undefined);
+  // The pool listens for errors only on idle clients: a checked-out client whose connection is
+  // ended (pg_terminate_backend, a restart, a fail-over) would emit 'error' with no listener and
+  // take the process down. Its query fails on its own, and the pool drops the client on release.
+  pool.on('connect', (client) => client.on('error', report));
+  pool.on('error', report);
+  const connect = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
+  pool.connect = ((callback?: unknown) => {
+    if (callback) return (connect as unknown as (cb: unknown) => void)(callback);
+    return connect().catch((error: Error) => {
+      report(error);
+      throw error;
+    });
+  }) as typeof pool.connect;
+  return pool;
 }
 
 export function createDb(pool: pg.Pool): Kysely<Database> {

@@ -16,6 +16,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
+import { ensureDataDir } from './data-dir.ts';
+import { EmbeddedSupervisor, type EmbeddedState } from './embedded-supervisor.ts';
 
 const run = promisify(execFile);
 
@@ -23,11 +25,25 @@ export type EmbeddedRole = 'server' | 'cli';
 
 export interface EmbeddedDatabase {
   readonly url: string;
+  /**
+   * `up` | `down` (died, being restarted) | `failed` (could not come back) | `stopped`. Only a
+   * server supervises its postmaster; elsewhere this stays `up` until release.
+   */
+  readonly state: EmbeddedState;
+  /** The restarts of a server's postmaster: 'state' on every change, 'failed' when it gives up. Null for a command. */
+  readonly supervisor: EmbeddedSupervisor | null;
   /** Stops the postmaster when this process is responsible for it. */
   release(): Promise<void>;
 }
 
-interface Binaries {
+export interface EmbeddedOptions {
+  /** How long a server tries to restart a postmaster that died before it gives up. */
+  restartGiveUpMs?: number;
+  /** Other binaries than the installed package's (tests). */
+  binaries?: Binaries;
+}
+
+export interface Binaries {
   pg_ctl: string;
   initdb: string;
 }
@@ -54,12 +70,18 @@ async function loadBinaries(): Promise<Binaries> {
   }
 }
 
+/** Whether the process exists and is not a zombie (a dead postmaster nobody has reaped yet). */
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8'); // "pid (comm) S ..."
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return true; // no procfs: trust kill(0)
   }
 }
 
@@ -83,23 +105,23 @@ async function postgresIdentity(): Promise<Identity | null> {
   return created;
 }
 
-/** The postgres OS user must be able to walk down to the data directory. */
 /**
- * The postgres OS user must be able to walk down to the data directory. We are root here (that
- * is why PostgreSQL runs as another user): a folder on the way that others cannot enter, such
- * as one made by mktemp, gets the search bit for others (o+x, which lists nothing) and a warning.
+ * The postgres OS user must be able to walk down to everything the embedded database uses: its
+ * binaries under node_modules and the data directory. We are root here (that is why PostgreSQL
+ * runs as another user): a folder on the way that others cannot enter, such as root's home or
+ * one made by mktemp, gets the search bit for others (o+x, which lists nothing) and a warning.
  */
-function ensureTraversable(dir: string, identity: Identity | null, logger: Logger): void {
+function ensureTraversable(target: string, identity: Identity | null, logger: Logger, remedy: string): void {
   if (!identity) return;
-  for (let current = path.dirname(dir); ; current = path.dirname(current)) {
+  for (let current = path.dirname(target); ; current = path.dirname(current)) {
     const stat = fs.statSync(current);
     if ((stat.mode & 0o001) === 0 && stat.uid !== identity.uid) {
       try {
         fs.chmodSync(current, (stat.mode & 0o7777) | 0o001);
       } catch (error) {
-        throw new Error(`the embedded database runs as OS user "postgres", which cannot enter ${current} (mode ${(stat.mode & 0o777).toString(8)}); chmod o+x it or choose another PARLEY_DATA_DIR (${(error as Error).message})`);
+        throw new Error(`the embedded database runs as OS user "postgres", which cannot enter ${current} (mode ${(stat.mode & 0o777).toString(8)}) to reach ${target}; chmod o+x it or ${remedy} (${(error as Error).message})`);
       }
-      logger.warn({ folder: current }, 'let the postgres OS user pass through this folder (chmod o+x) to reach the embedded database');
+      logger.warn({ folder: current, for: target }, 'let the postgres OS user pass through this folder (chmod o+x) to reach the embedded database');
     }
     if (current === path.dirname(current)) break;
   }
@@ -170,8 +192,13 @@ async function runAs(identity: Identity | null, file: string, args: string[], en
   try {
     await run(file, args, { ...(identity ?? {}), env: { ...process.env, ...env, LC_ALL: 'C' } });
   } catch (error) {
-    const err = error as Error & { stderr?: string };
-    throw new Error(`${path.basename(file)} failed: ${(err.stderr ?? err.message).trim()}`);
+    // Never an empty reason: a program that could not even start has no stderr.
+    const err = error as Error & { stderr?: string; stdout?: string; code?: unknown; signal?: unknown };
+    const said = [err.stderr, err.stdout].map((text) => (text ?? '').trim()).find((text) => text !== '');
+    const how = typeof err.code === 'number' ? `exit code ${err.code}` : err.signal ? `signal ${String(err.signal)}` : null;
+    const reason = said ?? (err.message.trim() || String(err.code ?? 'unknown error'));
+    const user = identity ? ' (run as OS user "postgres")' : '';
+    throw new Error(`${path.basename(file)} failed${user}: ${reason}${said && how ? ` (${how})` : ''}`);
   }
 }
 
@@ -212,8 +239,7 @@ async function initialise(bins: Binaries, pgDir: string, dataDir: string, passwo
   }
 }
 
-async function startPostmaster(bins: Binaries, dataDir: string, pgDir: string, identity: Identity | null): Promise<number> {
-  const port = await freePort();
+async function startPostmaster(bins: Binaries, dataDir: string, pgDir: string, identity: Identity | null, port: number): Promise<number> {
   const logFile = path.join(dataDir, 'postgres.log');
   if (!fs.existsSync(logFile)) fs.writeFileSync(logFile, '');
   if (identity) fs.chownSync(logFile, identity.uid, identity.gid);
@@ -232,6 +258,7 @@ async function stopPostmaster(bins: Binaries, pgDir: string, identity: Identity 
 async function ensureDatabase(adminUrl: string): Promise<void> {
   const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: adminUrl });
+  client.on('error', () => undefined); // a lost connection fails the query under way
   await client.connect();
   try {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE_NAME]);
@@ -249,13 +276,14 @@ async function ensureDatabase(adminUrl: string): Promise<void> {
  * Makes the embedded database available and returns its URL. `role` decides what happens to a
  * postmaster that is already running and who stops it later (see the file comment).
  */
-export async function openEmbeddedDatabase(dataDir: string, role: EmbeddedRole, logger: Logger): Promise<EmbeddedDatabase> {
-  const bins = await loadBinaries();
+export async function openEmbeddedDatabase(dataDir: string, role: EmbeddedRole, logger: Logger, options: EmbeddedOptions = {}): Promise<EmbeddedDatabase> {
+  const bins = options.binaries ?? (await loadBinaries());
   const pgDir = path.join(dataDir, 'pg');
-  fs.mkdirSync(dataDir, { recursive: true });
+  ensureDataDir(dataDir);
   fs.chmodSync(dataDir, 0o711); // the postgres user must pass through; nobody needs to list it
   const identity = await postgresIdentity();
-  ensureTraversable(pgDir, identity, logger);
+  ensureTraversable(pgDir, identity, logger, 'choose another PARLEY_DATA_DIR');
+  for (const binary of [bins.initdb, bins.pg_ctl]) ensureTraversable(binary, identity, logger, 'install Parley in a folder other users can enter');
   const password = readOrCreatePassword(dataDir);
   const urlFor = (port: number, db: string) =>
     `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/${db}`;
@@ -282,7 +310,7 @@ export async function openEmbeddedDatabase(dataDir: string, role: EmbeddedRole, 
       await initialise(bins, pgDir, dataDir, password, identity);
     }
     try {
-      await startPostmaster(bins, dataDir, pgDir, identity);
+      await startPostmaster(bins, dataDir, pgDir, identity, await freePort());
     } catch (error) {
       // Another Parley process may have started it at the same moment: a command uses that one
       // once it is ready; a server does not run on a postmaster another process is responsible for.
@@ -305,15 +333,42 @@ export async function openEmbeddedDatabase(dataDir: string, role: EmbeddedRole, 
   const port = running.port;
   await ensureDatabase(urlFor(port, 'postgres'));
   logger.debug({ port, dataDir }, 'embedded PostgreSQL ready');
+  let pid = running.pid;
+  const supervisor =
+    role === 'server' && responsible
+      ? new EmbeddedSupervisor(
+          {
+            alive: () => isAlive(pid),
+            restart: async () => {
+              await startPostmaster(bins, dataDir, pgDir, identity, port);
+              const restarted = readPostmaster(pgDir);
+              if (!restarted) throw new Error('pg_ctl started the postmaster but it is not ready');
+              pid = restarted.pid;
+            },
+          },
+          logger,
+          options.restartGiveUpMs ?? 60_000,
+          path.join(dataDir, 'postgres.log'),
+        )
+      : null;
+  let released = false;
   return {
     url: urlFor(port, DATABASE_NAME),
+    supervisor,
+    get state(): EmbeddedState {
+      return supervisor?.state ?? (released ? 'stopped' : 'up');
+    },
     async release() {
+      released = true;
+      await supervisor?.stop();
       if (!responsible) return;
       responsible = false;
-      await stopPostmaster(bins, pgDir, identity);
+      // After an outage there may be nothing left to stop.
+      const wasRunning = readPostmaster(pgDir, { starting: true }) !== null;
+      if (wasRunning) await stopPostmaster(bins, pgDir, identity);
       const owner = readOwner(dataDir);
       if (owner?.pid === process.pid) writeOwner(dataDir, null);
-      logger.info('embedded PostgreSQL stopped');
+      if (wasRunning) logger.info('embedded PostgreSQL stopped');
     },
   };
 }

@@ -3,7 +3,6 @@
 // notifications (`onReset`), so that they can stop trusting what they cached.
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { RepeatedErrors } from '../jobs/repeated-errors.ts';
 
 export interface Subscriptions {
   channels: Record<string, (payload: string) => void>;
@@ -14,21 +13,25 @@ export interface Listener {
   close(): Promise<void>;
 }
 
-export async function startListener(url: string, subscriptions: Subscriptions, logger: Logger): Promise<Listener> {
+export async function startListener(url: string, subscriptions: Subscriptions, logger: Logger, onConnectionError: (error: Error) => void = () => undefined): Promise<Listener> {
   let client: pg.Client | null = null;
   let closed = false;
   let retry: NodeJS.Timeout | null = null;
-  // While the database is away, reconnects fail every second: say so once, then count.
-  const reconnects = new RepeatedErrors(logger, 'notification listener reconnect');
+  /** Failed reconnects in a row: the first is logged, the rest wait quietly for the database. */
+  let failures = 0;
 
   const schedule = () => {
     if (closed || retry) return;
     retry = setTimeout(() => {
       retry = null;
       connect().then(
-        () => reconnects.succeeded(),
+        () => {
+          if (failures > 0) logger.info({ attempts: failures + 1 }, 'notification listener reconnected');
+          failures = 0;
+        },
         (error: unknown) => {
-          reconnects.failed(error);
+          if (failures === 0) logger.warn({ reason: (error as Error).message }, 'notification listener could not reconnect; retrying every second');
+          failures += 1;
           schedule();
         },
       );
@@ -39,16 +42,26 @@ export async function startListener(url: string, subscriptions: Subscriptions, l
   const connect = async (): Promise<void> => {
     const next = new pg.Client({ connectionString: url, application_name: 'parley-listener' });
     next.on('notification', (message) => subscriptions.channels[message.channel]?.(message.payload ?? ''));
+    let connected = false;
     next.on('error', (error) => {
       if (closed) return;
-      logger.warn({ err: error }, 'notification listener lost its connection; reconnecting');
+      onConnectionError(error);
+      if (!connected) return; // connect() or LISTEN fails with it, and schedules the retry
+      connected = false;
+      logger.warn({ reason: error.message }, 'notification listener lost its connection; reconnecting');
       subscriptions.onReset();
       void next.end().catch(() => undefined);
       if (client === next) client = null;
       schedule();
     });
-    await next.connect();
-    for (const channel of Object.keys(subscriptions.channels)) await next.query(`LISTEN ${channel}`);
+    try {
+      await next.connect();
+      for (const channel of Object.keys(subscriptions.channels)) await next.query(`LISTEN ${channel}`);
+    } catch (error) {
+      void next.end().catch(() => undefined);
+      throw error;
+    }
+    connected = true;
     // Whatever was sent while we were not listening is lost: start from a clean slate.
     subscriptions.onReset();
     client = next;

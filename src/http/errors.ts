@@ -2,6 +2,7 @@
 // own errors) into `{"error": "..."}` with the right status. 500s never echo internals.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
+import { isDatabaseUnavailable } from '../db/errors.ts';
 
 export class ApiError extends Error {
   readonly status: number;
@@ -124,6 +125,11 @@ export function errorHandler(error: FastifyError & { validation?: AjvIssue[]; va
   }
   if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
     return reply.code(error.statusCode).send({ error: error.message });
+  }
+  if (isDatabaseUnavailable(error)) {
+    // The outage is logged once by the database's health check, not once per request.
+    request.log.debug({ err: error }, 'database unavailable');
+    return reply.code(503).header('retry-after', '5').send({ error: 'Database unavailable' });
   }
   request.log.error({ err: error }, 'unhandled error');
   return reply.code(500).send({ error: 'Internal server error' });

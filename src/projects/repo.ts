@@ -45,6 +45,11 @@ export async function listKeys(db: Executor) {
     .execute();
 }
 
+export async function countActiveKeys(db: Executor): Promise<number> {
+  const row = await db.selectFrom('api_keys').select((eb) => eb.fn.countAll<number>().as('n')).where('revoked_at', 'is', null).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
 /** Returns how many keys were revoked by this call (0 when unknown or already revoked). */
 export async function revokeKey(db: Executor, prefix: string): Promise<number> {
   const result = await db

@@ -54,11 +54,19 @@ export async function revokeKey(db: Kysely<Database>, prefix: string): Promise<b
   });
 }
 
-/** On an empty database: create the default project and its first key (returned once). */
+/**
+ * On an empty database: create the default project and its first key (returned once). The
+ * server calls it only once it listens, so that a start that fails cannot create a key that
+ * nobody was shown.
+ */
 export async function bootstrapDefaultProject(db: Kysely<Database>): Promise<string | null> {
   if ((await repo.countProjects(db)) > 0) return null;
   const { key } = await createKey(db, 'default');
   return key;
+}
+
+export async function hasActiveKey(db: Kysely<Database>): Promise<boolean> {
+  return (await repo.countActiveKeys(db)) > 0;
 }
 
 export class KeyAuthenticator {

@@ -101,9 +101,11 @@ export async function startParley(env: Record<string, string>): Promise<ServerPr
 
 /** Waits until a spawned `parley serve` listens; rejects when it exits first. */
 export async function awaitListening(proc: ParleyProcess): Promise<ServerProcess> {
-  const out = await proc.waitForStdout(/"msg":"Parley is listening"/);
+  let out = await proc.waitForStdout(/"msg":"Parley is listening"/);
   const line = out.split('\n').find((l) => l.includes('"msg":"Parley is listening"'))!;
-  const url = (JSON.parse(line) as { url: string }).url;
+  const { url, createdKey } = JSON.parse(line) as { url: string; createdKey?: boolean };
+  // The key is printed right after that line, maybe in a later chunk.
+  if (createdKey) out = await proc.waitForStdout(KEY);
   return { ...proc, url, firstKey: KEY.exec(out)?.[0] ?? null };
 }
 
