@@ -15,6 +15,7 @@ import { purgeExpiredIdempotencyKeys } from './http/idempotency.ts';
 import { jobRegistry } from './jobs/registry.ts';
 import { JOBS_CHANNEL } from './jobs/repo.ts';
 import { JobRunner } from './jobs/runner.ts';
+import { RepeatedErrors } from './jobs/repeated-errors.ts';
 import { endIdleConversations } from './conversations/ingest-repo.ts';
 import { applyLateParkedStatuses } from './messages/ingest-repo.ts';
 import { META_EVENTS_CHANNEL, purgeHandledEvents } from './meta-inbound/events-repo.ts';
@@ -93,7 +94,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       logger,
       (error) => database.health.report(error),
     );
-    const app = await buildApp({ db, pool: database.pool, config, logger, authenticator, cipher, onMetaEventStored });
+    const embedded = database.embedded;
+    const app = await buildApp({
+      db, pool: database.pool, config, logger, authenticator, cipher, onMetaEventStored,
+      ...(embedded ? { embeddedUp: () => embedded.state === 'up' } : {}),
+    });
     let firstKey: string | null;
     let noActiveKey: boolean;
     try {
@@ -113,8 +118,15 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     dispatcher.start();
     deliveries.start();
     // Inactivity events, once per webhook, conversation and quiet period; safe on every node.
+    // The sweeps below run every 30 s or minute: a failure that persists is logged once, then counted.
+    const inactivityErrors = new RepeatedErrors(logger, 'inactivity sweep');
+    const conversationErrors = new RepeatedErrors(logger, 'conversation sweep');
+    const parkedErrors = new RepeatedErrors(logger, 'parked status sweep');
     const inactivity = setInterval(() => {
-      queueInactivityEvents(db).catch((error: unknown) => logger.warn({ err: error }, 'inactivity sweep failed'));
+      queueInactivityEvents(db).then(
+        () => inactivityErrors.succeeded(),
+        (error: unknown) => inactivityErrors.failed(error),
+      );
     }, 30_000);
     inactivity.unref();
     const maintenance = setInterval(() => {
@@ -134,13 +146,19 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     // Idle conversations end after 24 hours; every node may sweep, the UPDATE is idempotent.
     const sweep = setInterval(() => {
       endIdleConversations(db, new Date()).then(
-        (ended) => ended > 0 && logger.info({ ended }, 'ended idle conversations'),
-        (error: unknown) => logger.warn({ err: error }, 'conversation sweep failed'),
+        (ended) => {
+          conversationErrors.succeeded();
+          if (ended > 0) logger.info({ ended }, 'ended idle conversations');
+        },
+        (error: unknown) => conversationErrors.failed(error),
       );
       // A status can be parked by one node while another is storing its message.
       applyLateParkedStatuses(db).then(
-        (applied) => applied > 0 && logger.info({ applied }, 'applied statuses that arrived while their message was being stored'),
-        (error: unknown) => logger.warn({ err: error }, 'parked status sweep failed'),
+        (applied) => {
+          parkedErrors.succeeded();
+          if (applied > 0) logger.info({ applied }, 'applied statuses that arrived while their message was being stored');
+        },
+        (error: unknown) => parkedErrors.failed(error),
       );
     }, MINUTE);
     sweep.unref();

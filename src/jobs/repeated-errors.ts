@@ -2,6 +2,7 @@
 // occurrence at error level (with its stack), the repeats in one line when the error changes,
 // when the work recovers, when it stops (flush), or every `summaryEveryMs` while it goes on.
 import type { Logger } from 'pino';
+import { isDatabaseUnavailable } from '../db/errors.ts';
 
 const describe = (error: unknown): string => (error instanceof Error ? `${error.name}: ${error.message}` : String(error));
 
@@ -29,7 +30,9 @@ export class RepeatedErrors {
     }
     this.flush();
     this.repeating = text;
-    this.logger.error({ err: error, ...fields }, `${this.what} failed`);
+    // An outage is logged once by the database health check; here one short line is enough.
+    if (isDatabaseUnavailable(error)) this.logger.warn({ reason: text, ...fields }, `${this.what} failed: database unavailable`);
+    else this.logger.error({ err: error, ...fields }, `${this.what} failed`);
   }
 
   succeeded(): void {
