@@ -170,7 +170,8 @@ export class ContactsService {
     return withTag(result);
   }
 
-  async create(projectId: string, body: CreateContactBody): Promise<ContactWithTag> {
+  /** `db`: the transaction to write in (the Idempotency-Key record commits with the contact). */
+  async create(projectId: string, body: CreateContactBody, db: Kysely<Database> = this.db): Promise<ContactWithTag> {
     const input = body.contact;
     const waId = checkedWaId(input.wa_id);
     const values = {
@@ -181,7 +182,7 @@ export class ContactsService {
       metadata: checkedMetadata(input.metadata) ?? null,
     };
     try {
-      return withTag(await repo.insertContact(this.db, projectId, values));
+      return withTag(await repo.insertContact(db, projectId, values));
     } catch (error) {
       translateWriteError(error, waId);
     }

@@ -6,12 +6,14 @@ import * as m0001 from './migrations/0001_foundation.ts';
 import * as m0002 from './migrations/0002_inbound_whatsapp.ts';
 import * as m0003 from './migrations/0003_outbound_webhooks.ts';
 import * as m0004 from './migrations/0004_inbound_batch.ts';
+import * as m0006 from './migrations/0006_idempotency_headers.ts';
 
 const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
   '0002_inbound_whatsapp': m0002,
   '0003_outbound_webhooks': m0003,
   '0004_inbound_batch': m0004,
+  '0006_idempotency_headers': m0006,
 };
 
 /** Arbitrary constant shared by every Parley node: the key of the schema advisory lock. */
