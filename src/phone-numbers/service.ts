@@ -34,12 +34,6 @@ export function toPhoneNumber(row: repo.PhoneNumberRow): PhoneNumber {
   };
 }
 
-function checkText(body: Record<string, unknown>): void {
-  for (const [field, value] of Object.entries(body)) {
-    if (typeof value === 'string' && value.includes('\u0000')) throw unprocessable(`whatsapp_phone_number.${field} must not contain the character \\u0000`);
-  }
-}
-
 export class PhoneNumbersService {
   constructor(
     private readonly db: Kysely<Database>,
@@ -49,7 +43,6 @@ export class PhoneNumbersService {
   async connect(projectId: string, customerId: string, body: CreatePhoneNumberBody): Promise<PhoneNumber> {
     if (!UUID.test(customerId)) throw notFound('Customer not found');
     const { access_token, ...input } = body.whatsapp_phone_number;
-    checkText(body.whatsapp_phone_number);
     const customer = await this.db.selectFrom('customers').select('id').where('project_id', '=', projectId).where('id', '=', customerId.toLowerCase()).executeTakeFirst();
     if (!customer) throw notFound('Customer not found');
     try {
@@ -77,7 +70,6 @@ export class PhoneNumbersService {
 
   async update(projectId: string, phoneNumberId: string, body: UpdatePhoneNumberBody): Promise<PhoneNumber> {
     const { access_token, ...input } = body.whatsapp_phone_number;
-    checkText(body.whatsapp_phone_number);
     const row = await repo.updatePhoneNumber(this.db, projectId, phoneNumberId, {
       ...input,
       kind: input.kind as 'production' | 'sandbox' | undefined,
