@@ -224,3 +224,13 @@ test('IPv4-mapped IPv6 destinations are refused', async () => {
     assert.equal(response.status, 422, `${url}: ${response.text}`);
   }
 });
+
+test('the project list validates the filters it applies (active=abc was a 500)', async () => {
+  for (const [query, message] of [['active=abc', /^active must be true or false$/], ['created_after=zz', /^created_after must be a valid ISO 8601 date-time$/], ['url_contains=', /^url_contains must not be empty$/]] as const) {
+    const response = await t.request({ method: 'GET', url: `${projectHooks}?${query}` });
+    assert.equal(response.status, 422, `${query}: ${response.text}`);
+    assert.match(response.body.error, message);
+  }
+  const filtered = await t.request({ method: 'GET', url: `${projectHooks}?active=true&url_contains=127.0.0.1` });
+  assert.equal(filtered.status, 200, filtered.text);
+});
