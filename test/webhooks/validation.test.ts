@@ -207,6 +207,10 @@ test('destinations on loopback, private, link-local and metadata addresses are r
     await refused(`${BASE}/whatsapp/webhooks`, { url, events: ['whatsapp.contact.created'] }, /^whatsapp_webhook\.url (resolves to .*a private or internal address|host .* does not resolve)/, strict);
     await refused(`${BASE}/whatsapp/phone_numbers/${strictNumber}/webhooks`, { ...NUMBER_DEFAULTS, url }, /private or internal address|does not resolve/, strict);
   }
+  // The refusal names the setting that allows such destinations.
+  const loopback = await strict.request({ method: 'POST', url: `${BASE}/whatsapp/webhooks`, body: { whatsapp_webhook: { url: 'http://127.0.0.1:9/h', events: ['whatsapp.contact.created'] } } });
+  assert.equal(loopback.status, 422);
+  assert.match(loopback.body.error, /^whatsapp_webhook\.url resolves to 127\.0\.0\.1, a private or internal address; .*PARLEY_ALLOW_PRIVATE_WEBHOOKS=true/);
   const publicHook = await strict.request({ method: 'POST', url: `${BASE}/whatsapp/webhooks`, body: { whatsapp_webhook: { url: 'https://93.184.215.14/hook', events: ['whatsapp.contact.created'] } } });
   assert.equal(publicHook.status, 201, publicHook.text);
   const moved = await strict.request({ method: 'PATCH', url: `${BASE}/whatsapp/webhooks/${publicHook.body.data.id}`, body: { whatsapp_webhook: { url: 'http://169.254.169.254/' } } });
