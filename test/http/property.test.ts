@@ -1,6 +1,6 @@
 // Property tests of EVERY route the app registers (read from Fastify, so a new route is covered
 // without touching this file), with random and NUL-laden path parameters, query strings and
-// bodies: never a 5xx; every 4xx is `{"error": sentence}` (the legacy pagination 400 of contacts
+// bodies (and Idempotency-Key headers): never a 5xx; every 4xx is `{"error": sentence}` (the legacy pagination 400 of contacts
 // excepted) and leaves every stored row as it was; and a request carrying a NUL character is
 // never accepted (2xx). test/contacts/property.test.ts goes deeper into the contacts endpoints.
 import assert from 'node:assert/strict';
@@ -142,6 +142,8 @@ const segment = (name: string) =>
     { weight: 2, arbitrary: oddString.filter((s) => s !== '' && s !== '.' && s !== '..').map(encode) },
     { weight: 1, arbitrary: fc.constantFrom('%00', 'a%00b', '%2500', '%', '%zz', '%C0%AF') },
   );
+/** Printable keys, and keys with a NUL (which a client library could send; the server must refuse it). */
+const idempotencyKey = fc.option(fc.oneof(fc.stringMatching(/^[\x21-\x7e]{1,40}$/), nulString), { nil: undefined, freq: 3 });
 const contentType = fc.constantFrom('application/json', 'application/json', 'application/json; charset=utf-8', 'application/merge-patch+json', 'text/plain', undefined);
 
 /** The route's URL with each `:name` (and a `*`) replaced by a value of that name. */
@@ -179,13 +181,14 @@ function carriesNul(url: string, rawBody: string | undefined): boolean {
 }
 
 /** Whether the request reached a route (not the "No route for …" answer). */
-async function probe(method: string, url: string, rawBody: string | undefined, type: string | undefined): Promise<boolean> {
+async function probe(method: string, url: string, rawBody: string | undefined, type: string | undefined, idempotencyKey: string | undefined): Promise<boolean> {
   const before = await snapshot();
   const headers: Record<string, string> = type === undefined ? {} : { 'content-type': type };
+  if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
   const response = await t.request({ method: method as 'GET', url, rawBody, headers });
   const where = `${method} ${url.slice(0, 300)} ${rawBody?.slice(0, 200) ?? ''} → ${response.status} ${response.text.slice(0, 300)}`;
   assert.ok(response.status < 500, `5xx: ${where}`);
-  if (url.startsWith(BASE) && response.status < 300) assert.ok(!carriesNul(url, rawBody), `a NUL character was accepted: ${where}`);
+  if (url.startsWith(BASE) && response.status < 300) assert.ok(!carriesNul(url, rawBody) && !idempotencyKey?.includes('\u0000'), `a NUL character was accepted: ${where}`);
   if (response.status >= 400) {
     const error = response.body as Record<string, unknown>;
     assert.ok(error !== null && typeof error === 'object' && !Array.isArray(error), `4xx body is not an object: ${where}`);
@@ -206,9 +209,9 @@ for (const route of routes) {
     const withBody = route.method === 'POST' || route.method === 'PATCH' || route.method === 'PUT';
     let reached = 0;
     await fc.assert(
-      fc.asyncProperty(params, queryString, fc.option(body, { nil: undefined, freq: 5 }), contentType, async (values, query, raw, type) => {
+      fc.asyncProperty(params, queryString, fc.option(body, { nil: undefined, freq: 5 }), contentType, idempotencyKey, async (values, query, raw, type, key) => {
         const url = `${urlFor(route, values)}${query ? `?${query}` : ''}`;
-        if (await probe(route.method, url, withBody ? raw : undefined, withBody && raw !== undefined ? type : undefined)) reached += 1;
+        if (await probe(route.method, url, withBody ? raw : undefined, withBody && raw !== undefined ? type : undefined, route.method === 'POST' ? key : undefined)) reached += 1;
       }),
       { numRuns: RUNS, includeErrorInReport: true, ...replay },
     );
