@@ -75,9 +75,7 @@ export async function withIdempotency(
   let runError: unknown;
   try {
     return await db.transaction().execute(async (tx) => {
-      const lock = await sql<{ locked: boolean }>`
-        SELECT pg_try_advisory_xact_lock(${IDEMPOTENCY_LOCK_CLASS}, hashtext(${projectId}::text || ':' || ${key}::text)) AS locked`.execute(tx);
-      if (!lock.rows[0]!.locked) throw conflict('A request with this Idempotency-Key is still in progress');
+      if (!(await tryLock(tx, projectId, key))) throw conflict('A request with this Idempotency-Key is still in progress');
       const existing = await tx
         .selectFrom('idempotency_keys')
         .select(['request_hash', 'state', 'response_status', 'response_body', 'response_headers'])
@@ -108,14 +106,23 @@ export async function withIdempotency(
     refused = error;
   }
   await db.transaction().execute(async (tx) => {
-    const lock = await sql<{ locked: boolean }>`
-      SELECT pg_try_advisory_xact_lock(${IDEMPOTENCY_LOCK_CLASS}, hashtext(${projectId}::text || ':' || ${key}::text)) AS locked`.execute(tx);
-    if (lock.rows[0]!.locked) await record(tx, projectId, key, fingerprint, { status: refused.status, body: refused.body ?? { error: refused.message } }, false);
+    // Taken by a retry meanwhile: that request records its own answer.
+    if (await tryLock(tx, projectId, key)) await record(tx, projectId, key, fingerprint, { status: refused.status, body: refused.body ?? { error: refused.message } }, false);
   });
   throw refused;
 }
 
-/** Writes the answer for the key; replaces only an expired record (or a stale one when `replace`). */
+/** Holds the key until the transaction ends; false when another transaction holds it. */
+async function tryLock(tx: Transaction<Database>, projectId: string, key: string): Promise<boolean> {
+  const { rows } = await sql<{ locked: boolean }>`
+    SELECT pg_try_advisory_xact_lock(${IDEMPOTENCY_LOCK_CLASS}, hashtext(${projectId}::text || ':' || ${key}::text)) AS locked`.execute(tx);
+  return rows[0]!.locked;
+}
+
+/**
+ * Writes the answer for the key. A record past its retention, or an older version's claim left
+ * `running`, is replaced; a live answer only when `replace` (the caller found none under the lock).
+ */
 async function record(tx: Transaction<Database>, projectId: string, key: string, fingerprint: string, response: IdempotentResponse, replace = true): Promise<void> {
   const headers = response.headers && Object.keys(response.headers).length > 0 ? JSON.stringify(response.headers) : null;
   await sql`
