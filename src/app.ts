@@ -5,7 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import apiReference from '@scalar/fastify-api-reference';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, LogController } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { type Kysely, sql } from 'kysely';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -15,8 +15,9 @@ import { conversationRoutes } from './conversations/routes.ts';
 import { customerRoutes } from './customers/routes.ts';
 import type { Database } from './db/schema.ts';
 import { RateLimiter, requireApiKey } from './http/auth.ts';
-import { ApiError, errorHandler } from './http/errors.ts';
+import { errorHandler } from './http/errors.ts';
 import { API_DESCRIPTION, API_TAGS, DOCS_PATH, docsPageConfiguration, healthSchema, readinessSchema } from './http/openapi.ts';
+import { refuseNulCharacters } from './http/nul-character.ts';
 import { marketingPreferenceRoutes } from './marketing-preferences/routes.ts';
 import { messageRoutes } from './messages/routes.ts';
 import { metaWebhookRoutes } from './meta-inbound/routes.ts';
@@ -64,22 +65,6 @@ function validators() {
   return ({ schema, httpPart }: { schema: object; httpPart?: string }) => (httpPart === 'body' ? body : text).compile(schema);
 }
 
-/**
- * PostgreSQL text cannot hold U+0000, so a path id or query value with one can match nothing:
- * 404 for a path id (422 for a contact identifier, which names a phone number), 422 for a query.
- */
-async function refuseNulCharacters(request: FastifyRequest): Promise<void> {
-  for (const [name, value] of Object.entries((request.params ?? {}) as Record<string, unknown>)) {
-    if (typeof value === 'string' && value.includes('\u0000')) {
-      if (name === 'identifier') continue; // the contacts service answers with the contract's texts
-      throw new ApiError(404, 'Not found');
-    }
-  }
-  for (const [name, value] of Object.entries((request.query ?? {}) as Record<string, unknown>)) {
-    if (typeof value === 'string' && value.includes('\u0000')) throw new ApiError(422, `${name} must not contain the character \\u0000`);
-  }
-}
-
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -109,6 +94,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     void reply.header('x-request-id', request.id);
     done();
   });
+  // Before validation, so that no route and no check after it meets a NUL (src/http/nul-character.ts).
+  app.addHook('preValidation', refuseNulCharacters);
   app.addHook('onResponse', (request, reply, done) => {
     if ((request.log as Logger).isLevelEnabled('info')) {
       // The path only: query strings carry secrets (hub.verify_token) and personal data (filters).
@@ -158,7 +145,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(
     async (api) => {
       requireApiKey(api, { authenticator, limiter, defaultRateLimit: deps.config.defaultRateLimit });
-      api.addHook('preHandler', refuseNulCharacters);
       await api.register(contactRoutes, { db: deps.db, pool: deps.pool });
       await api.register(customerRoutes, { db: deps.db });
       await api.register(phoneNumberRoutes, { db: deps.db, cipher: deps.cipher });

@@ -6,7 +6,7 @@ import pino, { type Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openDatabase, prepareSchema } from './db/database.ts';
 import { createKey, listKeys, revokeKey } from './projects/service.ts';
-import { inboundTextBody } from './meta-inbound/simulate.ts';
+import { awaitOutcome, inboundTextBody, type SimulatedOutcome } from './meta-inbound/simulate.ts';
 import { signBody } from './meta-inbound/signature.ts';
 
 const USAGE = `Usage: parley <command>
@@ -17,12 +17,13 @@ Commands:
   keys create --project NAME [--rate-limit N]
                                      create an API key (and the project when missing);
                                      prints only the key. N requests/minute, 0 = unlimited
-  keys list                          list keys: prefix, project, state
+  keys list                          list keys: prefix, project, rate limit, state, dates
   keys revoke PREFIX                 revoke the key with this prefix (prl_XXXXXXXX or XXXXXXXX)
   simulate inbound --phone-number-id ID (--from NUMBER | --bsuid ID) --text TEXT
-                   [--name NAME] [--url http://127.0.0.1:3000]
-                                     sign a Meta-style inbound message with PARLEY_META_APP_SECRET
-                                     and post it to a running server
+                   [--name NAME] [--url http://127.0.0.1:3000] [--wait SECONDS]
+                                     sign a Meta-style inbound message with PARLEY_META_APP_SECRET,
+                                     post it to a running server and report what it made of it
+                                     (read from the server's database; --wait 0: do not wait)
 
 Configuration comes from the environment: PORT, HOST, DATABASE_URL, PARLEY_DATA_DIR, LOG_LEVEL,
 PARLEY_SECRET_KEY, PARLEY_META_APP_SECRET, PARLEY_META_VERIFY_TOKEN … (see the README).`;
@@ -87,6 +88,12 @@ async function serve(config: Config): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
+/** Rows under a header, each column as wide as its widest cell, two spaces apart. */
+function alignedTable(header: string[], rows: string[][]): string {
+  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i]!.length)));
+  return [header, ...rows].map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
+}
+
 async function keys(config: Config, args: string[]): Promise<void> {
   const [sub, ...rest] = args;
   if (sub === 'create') {
@@ -103,11 +110,16 @@ async function keys(config: Config, args: string[]): Promise<void> {
   }
   if (sub === 'list') {
     const rows = await withDatabase(config, (db) => listKeys(db));
-    for (const row of rows) {
-      const state = row.revoked_at ? `revoked ${row.revoked_at}` : 'active';
-      const limit = row.rate_limit_per_minute === null ? 'default' : row.rate_limit_per_minute === 0 ? 'unlimited' : `${row.rate_limit_per_minute}/min`;
-      process.stdout.write(`prl_${row.prefix}\t${row.project}\t${limit}\t${state}\tcreated ${row.created_at}\n`);
-    }
+    const lines = rows.map((row) => [
+      `prl_${row.prefix}`,
+      row.project,
+      row.rate_limit_per_minute === null ? 'default' : row.rate_limit_per_minute === 0 ? 'unlimited' : `${row.rate_limit_per_minute}/min`,
+      row.revoked_at ? 'revoked' : 'active',
+      String(row.created_at),
+      row.revoked_at ? String(row.revoked_at) : '-',
+    ]);
+    process.stdout.write(alignedTable(['KEY PREFIX', 'PROJECT', 'RATE LIMIT', 'STATE', 'CREATED', 'REVOKED'], lines));
+    if (rows.length === 0) process.stderr.write('no keys yet: create one with parley keys create --project NAME\n');
     return;
   }
   if (sub === 'revoke') {
@@ -126,17 +138,18 @@ async function simulate(config: Config, args: string[]): Promise<void> {
   if (sub !== 'inbound') throw new UsageError(`unknown simulate command "${sub ?? ''}"`);
   const { values } = parseArgs({
     args: rest,
-    options: { 'phone-number-id': { type: 'string' }, from: { type: 'string' }, bsuid: { type: 'string' }, text: { type: 'string' }, name: { type: 'string' }, url: { type: 'string' } },
+    options: { 'phone-number-id': { type: 'string' }, from: { type: 'string' }, bsuid: { type: 'string' }, text: { type: 'string' }, name: { type: 'string' }, url: { type: 'string' }, wait: { type: 'string' } },
     strict: true,
   });
   if (!values['phone-number-id']) throw new UsageError('simulate inbound needs --phone-number-id');
   if (!values.from && !values.bsuid) throw new UsageError('simulate inbound needs --from NUMBER or --bsuid ID');
   if (values.text === undefined) throw new UsageError('simulate inbound needs --text');
+  if (values.wait !== undefined && !/^\d+$/.test(values.wait)) throw new UsageError('--wait must be a whole number of seconds');
+  const waitSeconds = values.wait === undefined ? 10 : Number(values.wait);
   const secret = config.metaAppSecrets[0];
   if (!secret) throw new Error('PARLEY_META_APP_SECRET must be set (the same value the server uses) to sign the message');
-  const body = JSON.stringify(
-    inboundTextBody({ phoneNumberId: values['phone-number-id'], from: values.from?.replace(/\D/g, ''), bsuid: values.bsuid, name: values.name, text: values.text }),
-  );
+  const message = inboundTextBody({ phoneNumberId: values['phone-number-id'], from: values.from?.replace(/\D/g, ''), bsuid: values.bsuid, name: values.name, text: values.text });
+  const body = JSON.stringify(message);
   const base = values.url ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`;
   const response = await fetch(`${base}/webhooks/meta`, {
     method: 'POST',
@@ -145,7 +158,32 @@ async function simulate(config: Config, args: string[]): Promise<void> {
   });
   const answer = await response.text();
   if (!response.ok) throw new Error(`the server answered ${response.status}: ${answer}`);
-  process.stderr.write(`delivered (${response.status})\n`);
+  if (waitSeconds === 0) {
+    process.stderr.write(`stored by the server (${response.status}); not waiting for the outcome\n`);
+    return;
+  }
+  // The answer only says the body was stored; what the server made of it is in its database.
+  const outcome = await withDatabase(config, (db) => awaitOutcome(db, body, waitSeconds * 1000));
+  const wamid = message.entry?.[0]?.changes?.[0]?.value?.messages?.[0]?.id ?? 'the message';
+  process.stderr.write(`${describeOutcome(outcome, wamid, waitSeconds)}\n`);
+  if (outcome.state !== 'processed') process.exitCode = 1;
+}
+
+function describeOutcome(outcome: SimulatedOutcome, wamid: string, waitSeconds: number): string {
+  switch (outcome.state) {
+    case 'processed':
+      return `processed: ${wamid} is stored (GET /platform/v1/whatsapp/messages/${wamid})`;
+    case 'skipped':
+      return `skipped by the server: ${outcome.note ?? 'nothing in it was handled'}`;
+    case 'failed':
+      return `failed: the server could not process it: ${outcome.note ?? 'no error recorded'}`;
+    case 'pending':
+      return outcome.attempts > 0
+        ? `failing: still pending after ${outcome.attempts} attempt(s); last error: ${outcome.note ?? 'none recorded'}`
+        : `stored, but not processed within ${waitSeconds} s: is the server's inbound worker running? (--wait SECONDS waits longer)`;
+    case 'missing':
+      return "stored by the server, but this command's database holds no such event: set PARLEY_DATA_DIR or DATABASE_URL to the server's (or pass --wait 0)";
+  }
 }
 
 async function main(argv: string[]): Promise<void> {

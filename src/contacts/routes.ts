@@ -38,11 +38,11 @@ export const contactRoutes: FastifyPluginAsyncTypebox<ContactRoutesOptions> = as
 
   app.post('/whatsapp/contacts', { schema: createContactSchema }, async (request, reply) => {
     const key = request.headers['idempotency-key'];
-    const result = await withIdempotency(db, request.auth.projectId, key, requestFingerprint('POST', '/whatsapp/contacts', request.body), async () => {
-      const { contact, etag } = await contacts.create(request.auth.projectId, request.body);
-      void reply.header('etag', etag);
-      return { status: 201, body: { data: contact } };
+    const result = await withIdempotency(db, request.auth.projectId, key, requestFingerprint('POST', '/whatsapp/contacts', request.body), async (tx) => {
+      const { contact, etag } = await contacts.create(request.auth.projectId, request.body, tx);
+      return { status: 201, body: { data: contact }, headers: { etag } };
     });
+    for (const [name, value] of Object.entries(result.headers ?? {})) void reply.header(name, value);
     if (result.replayed) void reply.header('idempotent-replayed', 'true');
     return reply.code(result.status as 201).send(result.body as never);
   });

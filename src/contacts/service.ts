@@ -78,8 +78,8 @@ function measure(value: unknown): number {
   return max;
 }
 
-/** A `\u0000` or lone-surrogate escape in JSON text, not preceded by an escaped backslash. */
-const UNSTORABLE_ESCAPE = /(?<!\\)(?:\\\\)*\\u(0000|d[89a-f][0-9a-f]{2})/;
+/** A lone-surrogate escape in JSON text, not preceded by an escaped backslash (NUL is refused for every request in src/http/nul-character.ts). */
+const UNSTORABLE_ESCAPE = /(?<!\\)(?:\\\\)*\\u(d[89a-f][0-9a-f]{2})/;
 
 /** A number that would change silently on the way to storage (1e400 → null, 2^60 + 1 → 2^60). */
 function hasUnsafeNumber(value: unknown): boolean {
@@ -104,17 +104,10 @@ function checkedMetadata(metadata: Record<string, unknown> | null | undefined): 
   const json = JSON.stringify(metadata);
   const bytes = Buffer.byteLength(json);
   if (bytes > METADATA_MAX_BYTES) throw unprocessable(`contact.metadata is ${bytes} bytes as JSON; the limit is ${METADATA_MAX_BYTES} bytes`);
-  // PostgreSQL's jsonb cannot hold \u0000 nor an unpaired surrogate (JSON.stringify writes both as
-  // \uXXXX escapes); say so instead of failing in the database.
-  const escape = UNSTORABLE_ESCAPE.exec(json);
-  if (escape?.[1] === '0000') throw unprocessable('contact.metadata must not contain the character \\u0000');
-  if (escape) throw unprocessable('contact.metadata must not contain unpaired UTF-16 surrogates (text that is not valid Unicode)');
+  // PostgreSQL's jsonb cannot hold an unpaired surrogate (JSON.stringify writes it as a \uXXXX
+  // escape); say so instead of failing in the database.
+  if (UNSTORABLE_ESCAPE.test(json)) throw unprocessable('contact.metadata must not contain unpaired UTF-16 surrogates (text that is not valid Unicode)');
   return json;
-}
-
-function checkedText(field: string, value: string | null | undefined): string | null | undefined {
-  if (typeof value === 'string' && value.includes('\u0000')) throw unprocessable(`contact.${field} must not contain the character \\u0000`);
-  return value;
 }
 
 function checkedWaId(raw: string): string {
@@ -170,18 +163,19 @@ export class ContactsService {
     return withTag(result);
   }
 
-  async create(projectId: string, body: CreateContactBody): Promise<ContactWithTag> {
+  /** `db`: the transaction to write in (the Idempotency-Key record commits with the contact). */
+  async create(projectId: string, body: CreateContactBody, db: Kysely<Database> = this.db): Promise<ContactWithTag> {
     const input = body.contact;
     const waId = checkedWaId(input.wa_id);
     const values = {
       wa_id: waId,
-      profile_name: checkedText('profile_name', input.profile_name) ?? null,
-      display_name: checkedText('display_name', input.display_name) ?? null,
+      profile_name: input.profile_name ?? null,
+      display_name: input.display_name ?? null,
       customer_id: input.customer_id ?? null,
       metadata: checkedMetadata(input.metadata) ?? null,
     };
     try {
-      return withTag(await repo.insertContact(this.db, projectId, values));
+      return withTag(await repo.insertContact(db, projectId, values));
     } catch (error) {
       translateWriteError(error, waId);
     }
@@ -192,8 +186,8 @@ export class ContactsService {
     await this.checkReadOnlyFields(projectId, identifier, input);
     const changes: repo.ContactChanges = {
       wa_id: input.wa_id === undefined ? undefined : checkedWaId(input.wa_id),
-      profile_name: checkedText('profile_name', input.profile_name),
-      display_name: checkedText('display_name', input.display_name),
+      profile_name: input.profile_name,
+      display_name: input.display_name,
       customer_id: input.customer_id,
       metadata: checkedMetadata(input.metadata),
     };
@@ -243,9 +237,6 @@ export class ContactsService {
     if (query.wa_id_contains !== undefined) {
       waIdContains = query.wa_id_contains.replace(/[\s+().-]/g, '');
       if (!/^\d+$/.test(waIdContains)) throw unprocessable('wa_id_contains must contain only digits (spaces, +, -, dots and brackets are ignored)');
-    }
-    for (const name of ['profile_name_contains', 'customer_external_id', 'business_scoped_user_id'] as const) {
-      if (query[name]?.includes('\u0000')) throw unprocessable(`${name} must not contain the character \\u0000`);
     }
     return {
       customerId: query.customer_id,

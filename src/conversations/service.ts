@@ -55,11 +55,6 @@ export function phoneDigitsFilter(name: string, value: string | undefined): stri
   return digits;
 }
 
-/** PostgreSQL text cannot hold NUL: refuse it as a bad filter instead of failing in the database. */
-export function plainText(name: string, value: string | undefined): string | undefined {
-  if (value?.includes('\u0000')) throw unprocessable(`${name} must not contain the character \\u0000`);
-  return value;
-}
 
 export class ConversationsService {
   constructor(private readonly db: Kysely<Database>) {}
@@ -69,7 +64,7 @@ export class ConversationsService {
       this.db,
       projectId,
       {
-        phoneNumberId: plainText('phone_number_id', query.phone_number_id),
+        phoneNumberId: query.phone_number_id,
         phoneNumberContains: phoneDigitsFilter('phone_number', query.phone_number),
         status: query.status as 'active' | 'ended' | undefined,
         createdAfter: query.created_after,

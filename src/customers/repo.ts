@@ -1,8 +1,8 @@
 // SQL for customers, always scoped to one project.
 import type { Kysely, Transaction } from 'kysely';
-import { sql } from 'kysely';
 import { containsPattern } from '../db/like.ts';
 import type { Database } from '../db/schema.ts';
+import { updatedAtIfChanged } from '../db/updated-at.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -34,7 +34,7 @@ export async function findCustomer(db: Executor, projectId: string, id: string):
 export async function updateCustomer(db: Executor, projectId: string, id: string, changes: { name?: string; external_customer_id?: string | null }): Promise<CustomerRow | undefined> {
   return db
     .updateTable('customers')
-    .set({ ...changes, updated_at: sql`clock_timestamp()` })
+    .set({ ...changes, updated_at: updatedAtIfChanged(changes) })
     .where('project_id', '=', projectId)
     .where('id', '=', id)
     .returning(COLUMNS)

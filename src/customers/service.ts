@@ -30,7 +30,6 @@ function translateWriteError(error: unknown, externalId: string | null | undefin
 }
 
 function checkText(field: string, value: string | null | undefined): void {
-  if (typeof value === 'string' && value.includes('\u0000')) throw unprocessable(`customer.${field} must not contain the character \\u0000`);
   if (field === 'name' && typeof value === 'string' && value.trim() === '') throw unprocessable('customer.name must not be blank');
 }
 
@@ -72,9 +71,6 @@ export class CustomersService {
   }
 
   async list(projectId: string, query: ListCustomersQuery, offset: OffsetRequest) {
-    for (const name of ['name_contains', 'external_customer_id'] as const) {
-      if (query[name]?.includes('\u0000')) throw unprocessable(`${name} must not contain the character \\u0000`);
-    }
     const { rows, total } = await repo.listCustomers(
       this.db,
       projectId,

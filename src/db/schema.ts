@@ -66,6 +66,8 @@ export interface IdempotencyKeysTable {
   state: 'running' | 'done';
   response_status: number | null;
   response_body: ColumnType<unknown, string | null | undefined, string | null>;
+  /** Headers of the answer that a replay repeats (ETag), as a JSON object. */
+  response_headers: ColumnType<unknown, string | null | undefined, string | null>;
   created_at: Timestamp;
 }
 

@@ -1,20 +1,15 @@
 // `Idempotency-Key` for creates: the same key with the same request within 24 hours replays the
-// first response; with a different request it is refused (422); while the first request is
-// still running, 409. Records are rows, so this holds across nodes.
+// first response (status, body and ETag); with a different request it is refused (422); while
+// the first request is still running, 409. Records are rows and the lock is PostgreSQL's, so
+// this holds across nodes.
 import { createHash } from 'node:crypto';
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { ApiError, conflict, unprocessable } from './errors.ts';
 
-/** A record left `running` this long belongs to a request that died; it may be taken over. */
-const ABANDONED_AFTER = '5 minutes';
 const RETENTION = '24 hours';
-
-export interface StoredResponse {
-  status: number;
-  body: unknown;
-  replayed: boolean;
-}
+/** First half of the advisory-lock key that serialises requests with one Idempotency-Key. */
+const IDEMPOTENCY_LOCK_CLASS = 727_002;
 
 /**
  * JSON with object keys sorted, written with an explicit stack rather than recursion: bodies
@@ -50,58 +45,93 @@ export function requestFingerprint(method: string, path: string, body: unknown):
   return createHash('sha256').update(`${method} ${path}\n${stable(body)}`).digest('hex');
 }
 
+/** A response worth replaying: its status, body and the headers that describe it (ETag). */
+export interface IdempotentResponse {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface StoredResponse extends IdempotentResponse {
+  replayed: boolean;
+}
+
+/**
+ * Runs `run` at most once per key. The record of the answer is written in the transaction that
+ * `run` writes in, so the two commit together: a process that dies before the commit leaves
+ * neither (a retry runs afresh), one that dies after leaves both (a retry replays). A request
+ * whose key another transaction holds right now is answered 409 rather than kept waiting.
+ */
 export async function withIdempotency(
   db: Kysely<Database>,
   projectId: string,
   key: string | undefined,
   fingerprint: string,
-  run: () => Promise<{ status: number; body: unknown }>,
+  run: (db: Kysely<Database>) => Promise<IdempotentResponse>,
 ): Promise<StoredResponse> {
-  if (key === undefined) return { ...(await run()), replayed: false };
+  if (key === undefined) return { ...(await run(db)), replayed: false };
 
-  const claimed = await sql<{ key: string }>`
-    INSERT INTO idempotency_keys (project_id, key, request_hash, state)
-    VALUES (${projectId}, ${key}, ${fingerprint}, 'running')
-    ON CONFLICT (project_id, key) DO UPDATE
-      SET request_hash = excluded.request_hash, state = 'running', response_status = NULL, response_body = NULL, created_at = now()
-      WHERE idempotency_keys.created_at < now() - ${RETENTION}::interval
-         OR (idempotency_keys.state = 'running' AND idempotency_keys.created_at < now() - ${ABANDONED_AFTER}::interval)
-    RETURNING key`.execute(db);
-
-  if (claimed.rows.length === 0) {
-    const existing = await db
-      .selectFrom('idempotency_keys')
-      .select(['request_hash', 'state', 'response_status', 'response_body'])
-      .where('project_id', '=', projectId)
-      .where('key', '=', key)
-      .executeTakeFirst();
-    if (!existing) return withIdempotency(db, projectId, key, fingerprint, run);
-    if (existing.request_hash !== fingerprint) throw unprocessable('Idempotency-Key was already used with a different request');
-    if (existing.state === 'running') throw conflict('A request with this Idempotency-Key is still in progress');
-    return { status: existing.response_status!, body: existing.response_body, replayed: true };
-  }
-
-  const store = (status: number, body: unknown) =>
-    db
-      .updateTable('idempotency_keys')
-      .set({ state: 'done', response_status: status, response_body: JSON.stringify(body) })
-      .where('project_id', '=', projectId)
-      .where('key', '=', key)
-      .execute();
+  let refused: ApiError;
+  let runError: unknown;
   try {
-    const result = await run();
-    await store(result.status, result.body);
-    return { ...result, replayed: false };
+    return await db.transaction().execute(async (tx) => {
+      if (!(await tryLock(tx, projectId, key))) throw conflict('A request with this Idempotency-Key is still in progress');
+      const existing = await tx
+        .selectFrom('idempotency_keys')
+        .select(['request_hash', 'state', 'response_status', 'response_body', 'response_headers'])
+        .where('project_id', '=', projectId)
+        .where('key', '=', key)
+        .where('created_at', '>=', sql<string>`now() - ${RETENTION}::interval`)
+        // Left by an older version that recorded the claim on its own; its request is over.
+        .where('state', '=', 'done')
+        .executeTakeFirst();
+      if (existing) {
+        if (existing.request_hash !== fingerprint) throw unprocessable('Idempotency-Key was already used with a different request');
+        const headers = (existing.response_headers ?? undefined) as Record<string, string> | undefined;
+        return { status: existing.response_status!, body: existing.response_body, ...(headers ? { headers } : {}), replayed: true };
+      }
+      const result = await run(tx).catch((error: unknown) => {
+        runError = error;
+        throw error;
+      });
+      await record(tx, projectId, key, fingerprint, result);
+      return { ...result, replayed: false };
+    });
   } catch (error) {
-    // A client error is the answer to this request and is replayed like a success; anything
-    // else may succeed on a retry, so the key is released.
-    if (error instanceof ApiError && error.status >= 400 && error.status < 500) {
-      await store(error.status, error.body ?? { error: error.message });
-    } else {
-      await db.deleteFrom('idempotency_keys').where('project_id', '=', projectId).where('key', '=', key).execute();
-    }
-    throw error;
+    // A client error is the answer to this request and is replayed like a success. Its
+    // transaction is gone (the error may have come from the database), so it is recorded on its
+    // own; should that record be lost, a retry runs the request again. Anything else may
+    // succeed on a retry, so nothing is kept.
+    if (error !== runError || !(error instanceof ApiError) || error.status < 400 || error.status >= 500) throw error;
+    refused = error;
   }
+  await db.transaction().execute(async (tx) => {
+    // Taken by a retry meanwhile: that request records its own answer.
+    if (await tryLock(tx, projectId, key)) await record(tx, projectId, key, fingerprint, { status: refused.status, body: refused.body ?? { error: refused.message } }, false);
+  });
+  throw refused;
+}
+
+/** Holds the key until the transaction ends; false when another transaction holds it. */
+async function tryLock(tx: Transaction<Database>, projectId: string, key: string): Promise<boolean> {
+  const { rows } = await sql<{ locked: boolean }>`
+    SELECT pg_try_advisory_xact_lock(${IDEMPOTENCY_LOCK_CLASS}, hashtext(${projectId}::text || ':' || ${key}::text)) AS locked`.execute(tx);
+  return rows[0]!.locked;
+}
+
+/**
+ * Writes the answer for the key. A record past its retention, or an older version's claim left
+ * `running`, is replaced; a live answer only when `replace` (the caller found none under the lock).
+ */
+async function record(tx: Transaction<Database>, projectId: string, key: string, fingerprint: string, response: IdempotentResponse, replace = true): Promise<void> {
+  const headers = response.headers && Object.keys(response.headers).length > 0 ? JSON.stringify(response.headers) : null;
+  await sql`
+    INSERT INTO idempotency_keys (project_id, key, request_hash, state, response_status, response_body, response_headers)
+    VALUES (${projectId}, ${key}, ${fingerprint}, 'done', ${response.status}, ${JSON.stringify(response.body)}::jsonb, ${headers}::jsonb)
+    ON CONFLICT (project_id, key) DO UPDATE
+      SET request_hash = excluded.request_hash, state = 'done', response_status = excluded.response_status,
+          response_body = excluded.response_body, response_headers = excluded.response_headers, created_at = now()
+      WHERE ${replace}::boolean OR idempotency_keys.created_at < now() - ${RETENTION}::interval OR idempotency_keys.state = 'running'`.execute(tx);
 }
 
 export async function purgeExpiredIdempotencyKeys(db: Kysely<Database>): Promise<number> {

@@ -43,7 +43,7 @@ export class MarketingPreferencesService {
 
   async get(projectId: string, identifier: string, phoneNumberId: string): Promise<MarketingPreference> {
     const contactId = await this.contactId(projectId, identifier, 'WhatsApp contact not found');
-    const number = phoneNumberId.includes('\u0000') ? undefined : await findPhoneNumber(this.db, projectId, phoneNumberId);
+    const number = await findPhoneNumber(this.db, projectId, phoneNumberId);
     if (!number) throw notFound('WhatsApp configuration not found');
     const row = await repo.findPreference(this.db, projectId, contactId, number.phone_number_id);
     if (!row) throw notFound('Marketing preference not found');

@@ -2,7 +2,7 @@
 import type { Kysely } from 'kysely';
 import { isoMicros } from '../db/connection.ts';
 import type { Database } from '../db/schema.ts';
-import { phoneDigitsFilter, plainText } from '../conversations/service.ts';
+import { phoneDigitsFilter } from '../conversations/service.ts';
 import { notFound } from '../http/errors.ts';
 import { cursorPage, type CursorRequest } from '../http/pagination.ts';
 import { nonEmpty } from '../meta-inbound/payload.ts';
@@ -54,13 +54,13 @@ export class MessagesService {
       this.db,
       projectId,
       {
-        phoneNumberId: plainText('phone_number_id', query.phone_number_id),
+        phoneNumberId: query.phone_number_id,
         conversationId: query.conversation_id?.toLowerCase(),
         phoneNumberContains: phoneDigitsFilter('phone_number', query.phone_number),
-        businessScopedUserId: plainText('business_scoped_user_id', query.business_scoped_user_id),
+        businessScopedUserId: query.business_scoped_user_id,
         direction: query.direction as 'inbound' | 'outbound' | undefined,
         status: query.status,
-        messageType: plainText('message_type', query.message_type),
+        messageType: query.message_type,
         hasMedia: query.has_media,
       },
       cursor,
@@ -70,7 +70,6 @@ export class MessagesService {
   }
 
   async get(projectId: string, wamid: string): Promise<Message> {
-    if (wamid.includes('\u0000')) throw notFound(NOT_FOUND);
     const row = await repo.findMessage(this.db, projectId, wamid);
     if (!row) throw notFound(NOT_FOUND);
     return toMessage(row);

@@ -1,6 +1,8 @@
 // Builds the webhook body Meta would send for one inbound text message, so that Parley can be
-// tried (and benchmarked) without a Meta app.
+// tried (and benchmarked) without a Meta app; and reads back what the server made of it.
 import { randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.ts';
 import type { MetaWebhookBody } from './payload.ts';
 
 export interface SimulatedInbound {
@@ -41,4 +43,26 @@ export function inboundTextBody(input: SimulatedInbound): MetaWebhookBody {
       },
     ],
   };
+}
+
+export interface SimulatedOutcome {
+  state: 'pending' | 'processed' | 'skipped' | 'failed' | 'missing';
+  note: string | null;
+  attempts: number;
+}
+
+/**
+ * What became of a body the server stored, read from the database: the newest stored event with
+ * exactly this body (the body names a fresh wamid, so it is this one). Waits until it is no
+ * longer pending or `timeoutMs` has passed; `missing` when this database holds no such event.
+ */
+export async function awaitOutcome(db: Kysely<Database>, body: string, timeoutMs: number, pollMs = 100): Promise<SimulatedOutcome> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const row = await db.selectFrom('meta_events').select(['state', 'note', 'attempts']).where('body', '=', body).orderBy('id', 'desc').limit(1).executeTakeFirst();
+    // The server answers only once the body is committed: no row means another database.
+    if (!row) return { state: 'missing', note: null, attempts: 0 };
+    if (row.state !== 'pending' || Date.now() > deadline) return { state: row.state, note: row.note, attempts: row.attempts };
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
 }

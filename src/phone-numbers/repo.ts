@@ -3,6 +3,7 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { containsPattern } from '../db/like.ts';
 import type { Database } from '../db/schema.ts';
+import { updatedAtIfChanged } from '../db/updated-at.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -84,12 +85,25 @@ export type PhoneNumberChanges = Partial<Omit<NewPhoneNumber, 'customer_id' | 'p
 export async function updatePhoneNumber(db: Executor, projectId: string, phoneNumberId: string, changes: PhoneNumberChanges): Promise<PhoneNumberRow | undefined> {
   return (await db
     .updateTable('phone_numbers')
-    .set({ ...changes, updated_at: sql`clock_timestamp()` })
+    .set({ ...changes, updated_at: updatedAtIfChanged(changes) })
     .where('project_id', '=', projectId)
     .where('phone_number_id', '=', phoneNumberId)
     .where('deleted_at', 'is', null)
     .returning(COLUMNS)
     .executeTakeFirst()) as PhoneNumberRow | undefined;
+}
+
+/** The sealed access token of a connected number, its row locked until the transaction ends. */
+export async function lockSealedToken(tx: Transaction<Database>, projectId: string, phoneNumberId: string): Promise<Buffer | undefined> {
+  const row = await tx
+    .selectFrom('phone_numbers')
+    .select('access_token_sealed')
+    .where('project_id', '=', projectId)
+    .where('phone_number_id', '=', phoneNumberId)
+    .where('deleted_at', 'is', null)
+    .forUpdate()
+    .executeTakeFirst();
+  return row?.access_token_sealed;
 }
 
 export async function markDeleted(db: Executor, projectId: string, phoneNumberId: string): Promise<boolean> {

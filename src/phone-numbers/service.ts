@@ -34,12 +34,6 @@ export function toPhoneNumber(row: repo.PhoneNumberRow): PhoneNumber {
   };
 }
 
-function checkText(body: Record<string, unknown>): void {
-  for (const [field, value] of Object.entries(body)) {
-    if (typeof value === 'string' && value.includes('\u0000')) throw unprocessable(`whatsapp_phone_number.${field} must not contain the character \\u0000`);
-  }
-}
-
 export class PhoneNumbersService {
   constructor(
     private readonly db: Kysely<Database>,
@@ -49,7 +43,6 @@ export class PhoneNumbersService {
   async connect(projectId: string, customerId: string, body: CreatePhoneNumberBody): Promise<PhoneNumber> {
     if (!UUID.test(customerId)) throw notFound('Customer not found');
     const { access_token, ...input } = body.whatsapp_phone_number;
-    checkText(body.whatsapp_phone_number);
     const customer = await this.db.selectFrom('customers').select('id').where('project_id', '=', projectId).where('id', '=', customerId.toLowerCase()).executeTakeFirst();
     if (!customer) throw notFound('Customer not found');
     try {
@@ -77,14 +70,28 @@ export class PhoneNumbersService {
 
   async update(projectId: string, phoneNumberId: string, body: UpdatePhoneNumberBody): Promise<PhoneNumber> {
     const { access_token, ...input } = body.whatsapp_phone_number;
-    checkText(body.whatsapp_phone_number);
-    const row = await repo.updatePhoneNumber(this.db, projectId, phoneNumberId, {
-      ...input,
-      kind: input.kind as 'production' | 'sandbox' | undefined,
-      ...(access_token === undefined ? {} : { access_token_sealed: this.cipher.seal(access_token) }),
+    const row = await this.db.transaction().execute(async (tx) => {
+      // Sealing is randomised, so the same token sealed again differs: compare the plain text,
+      // and leave the row (and updated_at) alone when the token is the one already stored.
+      const stored = access_token === undefined ? undefined : await repo.lockSealedToken(tx, projectId, phoneNumberId);
+      const rotate = access_token !== undefined && (stored === undefined || !this.holds(stored, access_token));
+      return repo.updatePhoneNumber(tx, projectId, phoneNumberId, {
+        ...input,
+        kind: input.kind as 'production' | 'sandbox' | undefined,
+        ...(rotate ? { access_token_sealed: this.cipher.seal(access_token) } : {}),
+      });
     });
     if (!row) throw notFound(NOT_FOUND);
     return toPhoneNumber(row);
+  }
+
+  /** Whether `sealed` holds `token` (false when it cannot be opened, e.g. sealed under another key). */
+  private holds(sealed: Buffer, token: string): boolean {
+    try {
+      return this.cipher.open(sealed) === token;
+    } catch {
+      return false;
+    }
   }
 
   async delete(projectId: string, phoneNumberId: string): Promise<void> {

@@ -1,6 +1,5 @@
 // The rules of the delivery log: which filters mean what, the look-back period, the wire shape.
 import type { Kysely } from 'kysely';
-import { plainText } from '../conversations/service.ts';
 import { isoMicros } from '../db/connection.ts';
 import type { Database } from '../db/schema.ts';
 import { cursorPage, type CursorRequest } from '../http/pagination.ts';
@@ -47,7 +46,7 @@ export class WebhookDeliveriesService {
       projectId,
       {
         status: query.status as DeliveryStatus | undefined,
-        event: plainText('event', query.event),
+        event: query.event,
         webhookId: query.webhook_id?.toLowerCase(),
         failedOnly: query.errors_only === true,
         createdSince,

@@ -79,7 +79,9 @@ export async function resolveDestination(url: URL, allowPrivate: boolean): Promi
   if (addresses.length === 0) throw new DestinationError(`url host ${host} does not resolve`);
   if (!allowPrivate) {
     const blocked = addresses.find((a) => isBlockedAddress(a.address));
-    if (blocked) throw new DestinationError(`url resolves to ${blocked.address}, a private or internal address; webhooks must reach a public address`);
+    if (blocked) throw new DestinationError(
+        `url resolves to ${blocked.address}, a private or internal address; webhooks must reach a public address (on a closed network, start the server with PARLEY_ALLOW_PRIVATE_WEBHOOKS=true)`,
+      );
   }
   const chosen = addresses[0]!;
   return { address: chosen.address, family: chosen.family === 6 ? 6 : 4 };

@@ -156,7 +156,8 @@ const listFilters = {
   kind: Type.Optional(Type.String({ enum: ['kapso', 'meta'], description: 'Only webhooks of this kind' })),
   ...offsetQueryProperties,
 };
-export const ListProjectWebhooksQuery = Type.Object(listFilters);
+// One set of filters for both lists: the service applies every one of them, so each must be
+// validated on both (an unchecked `active=abc` reached PostgreSQL as a 500).
 export const ListNumberWebhooksQuery = Type.Object({
   ...listFilters,
   url_contains: Type.Optional(Type.String({ minLength: 1, maxLength: 2048, description: 'Case-insensitive substring of the URL' })),
@@ -164,6 +165,7 @@ export const ListNumberWebhooksQuery = Type.Object({
   created_after: Type.Optional(Type.String({ format: 'date-time', description: 'Only webhooks created after this instant' })),
   created_before: Type.Optional(Type.String({ format: 'date-time', description: 'Only webhooks created before this instant' })),
 });
+export const ListProjectWebhooksQuery = ListNumberWebhooksQuery;
 export type ListWebhooksQuery = Static<typeof ListNumberWebhooksQuery>;
 
 const WebhookParams = Type.Object({ webhook_id: Type.String({ description: 'Webhook id (UUID)' }) });

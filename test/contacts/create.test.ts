@@ -218,6 +218,7 @@ test('Idempotency-Key: same key and body replays status and body, creating one c
     assert.equal(again.status, 201, again.text);
     assert.equal(again.headers['idempotent-replayed'], 'true');
     assert.deepEqual(again.body, first.body);
+    assert.equal(again.headers.etag, first.headers.etag, 'a replay carries the ETag of the original 201');
   }
   assert.equal(await countContacts(t), before + 1);
 

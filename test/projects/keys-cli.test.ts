@@ -38,6 +38,8 @@ async function createKeyWithCli(env: Record<string, string>, project: string): P
 }
 
 const prefixOf = (key: string) => key.slice(0, 12); // prl_XXXXXXXX
+/** The cells of a `keys list` line: columns are two or more spaces apart. */
+const columns = (line: string) => line.trim().split(/ {2,}/);
 
 describe('embedded database', () => {
   let dataDir: string;
@@ -55,16 +57,26 @@ describe('embedded database', () => {
     assert.equal(fs.existsSync(path.join(dataDir, 'owner.json')), false);
   });
 
-  test('keys list shows prefix, project and state', async () => {
+  test('keys list: a header row naming the columns, then one aligned row per key', async () => {
     const result = await runParley(['keys', 'list'], env());
     assert.equal(result.code, 0, result.stderr);
     const lines = result.stdout.trimEnd().split('\n');
-    assert.equal(lines.length, 1, result.stdout);
-    const [prefix, project, limit, state] = lines[0]!.split('\t');
+    assert.equal(lines.length, 2, result.stdout);
+    assert.deepEqual(columns(lines[0]!), ['KEY PREFIX', 'PROJECT', 'RATE LIMIT', 'STATE', 'CREATED', 'REVOKED']);
+    const [prefix, project, limit, state, created, revoked] = columns(lines[1]!);
     assert.equal(prefix, prefixOf(keyWithoutServer));
     assert.equal(project, 'acme');
     assert.equal(limit, 'default');
     assert.equal(state, 'active');
+    assert.match(created ?? '', /^\d{4}-\d{2}-\d{2}/);
+    assert.equal(revoked, '-');
+    // Aligned: every column starts where its title does.
+    for (const title of ['PROJECT', 'RATE LIMIT', 'STATE', 'CREATED', 'REVOKED']) {
+      const at = lines[0]!.indexOf(title);
+      assert.notEqual(lines[1]![at - 1], undefined);
+      assert.equal(lines[1]![at - 1], ' ', `${title} column is aligned:\n${result.stdout}`);
+      assert.notEqual(lines[1]![at], ' ', `${title} column is aligned:\n${result.stdout}`);
+    }
     assert.equal(livePostmaster(dataDir), null);
   });
 
@@ -141,8 +153,9 @@ describe('external database shared by two nodes', () => {
 
     const list = await runParley(['keys', 'list'], env());
     assert.equal(list.code, 0, list.stderr);
-    const row = list.stdout.split('\n').find((line) => line.startsWith(`${prefixOf(key)}\t`));
-    assert.match(row ?? '', /\tacme\tdefault\trevoked \S/);
+    const row = list.stdout.split('\n').map(columns).find((cells) => cells[0] === prefixOf(key));
+    assert.deepEqual(row?.slice(1, 4), ['acme', 'default', 'revoked'], list.stdout);
+    assert.match(row?.[5] ?? '', /^\d{4}-\d{2}-\d{2}/, 'the revocation time');
   });
 
   test('revoking an unknown or an already revoked prefix exits non-zero', async () => {

@@ -91,7 +91,7 @@ test('the URL must be an absolute http(s) URL without credentials', async () => 
   await onNumber({ url: 'http://user:pass@127.0.0.1/x' }, /url must not contain credentials/);
   await onNumber({ url: '' }, /url must not be empty/);
   await onNumber({ url: `http://127.0.0.1/${'a'.repeat(2100)}` }, /url must be at most 2048 characters/);
-  await onNumber({ url: 'http://127.0.0.1/\u0000' }, /url must not contain the character/);
+  await onNumber({ url: 'http://127.0.0.1/\u0000' }, /^whatsapp_webhook\.url must not contain the NUL character$/);
 });
 
 test('events: known names, the right scope, at least one for kapso webhooks', async () => {
@@ -207,6 +207,10 @@ test('destinations on loopback, private, link-local and metadata addresses are r
     await refused(`${BASE}/whatsapp/webhooks`, { url, events: ['whatsapp.contact.created'] }, /^whatsapp_webhook\.url (resolves to .*a private or internal address|host .* does not resolve)/, strict);
     await refused(`${BASE}/whatsapp/phone_numbers/${strictNumber}/webhooks`, { ...NUMBER_DEFAULTS, url }, /private or internal address|does not resolve/, strict);
   }
+  // The refusal names the setting that allows such destinations.
+  const loopback = await strict.request({ method: 'POST', url: `${BASE}/whatsapp/webhooks`, body: { whatsapp_webhook: { url: 'http://127.0.0.1:9/h', events: ['whatsapp.contact.created'] } } });
+  assert.equal(loopback.status, 422);
+  assert.match(loopback.body.error, /^whatsapp_webhook\.url resolves to 127\.0\.0\.1, a private or internal address; .*PARLEY_ALLOW_PRIVATE_WEBHOOKS=true/);
   const publicHook = await strict.request({ method: 'POST', url: `${BASE}/whatsapp/webhooks`, body: { whatsapp_webhook: { url: 'https://93.184.215.14/hook', events: ['whatsapp.contact.created'] } } });
   assert.equal(publicHook.status, 201, publicHook.text);
   const moved = await strict.request({ method: 'PATCH', url: `${BASE}/whatsapp/webhooks/${publicHook.body.data.id}`, body: { whatsapp_webhook: { url: 'http://169.254.169.254/' } } });
@@ -223,4 +227,14 @@ test('IPv4-mapped IPv6 destinations are refused', async () => {
     const response = await strict.request({ method: 'POST', url: `${BASE}/whatsapp/webhooks`, body: { whatsapp_webhook: { url, events: ['whatsapp.contact.created'] } } });
     assert.equal(response.status, 422, `${url}: ${response.text}`);
   }
+});
+
+test('the project list validates the filters it applies (active=abc was a 500)', async () => {
+  for (const [query, message] of [['active=abc', /^active must be true or false$/], ['created_after=zz', /^created_after must be a valid ISO 8601 date-time$/], ['url_contains=', /^url_contains must not be empty$/]] as const) {
+    const response = await t.request({ method: 'GET', url: `${projectHooks}?${query}` });
+    assert.equal(response.status, 422, `${query}: ${response.text}`);
+    assert.match(response.body.error, message);
+  }
+  const filtered = await t.request({ method: 'GET', url: `${projectHooks}?active=true&url_contains=127.0.0.1` });
+  assert.equal(filtered.status, 200, filtered.text);
 });

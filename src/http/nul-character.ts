@@ -1,0 +1,71 @@
+// PostgreSQL text and jsonb cannot hold U+0000: a NUL that reached a query would fail there
+// (500) or, in a filter, match nothing for a reason nobody could see. Every request is checked
+// once, before validation, and a NUL anywhere — a JSON string or key at any depth, a query
+// parameter, a path parameter, a stored header — is refused with a 422 naming where it is.
+// Raw bodies (Buffers) are left alone: the Meta endpoint takes them as sent and cleans them itself.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { unprocessable } from './errors.ts';
+
+const NUL = '\u0000';
+
+/** Headers whose values are stored or compared with stored text. */
+const CHECKED_HEADERS = ['idempotency-key'];
+/** Longest location named in an error; deeper ones are shortened in the middle. */
+const MAX_PATH = 200;
+
+interface Node {
+  value: unknown;
+  key: string | number | null;
+  parent: Node | null;
+}
+
+/** `contact.metadata.tags[2]`, built only for the node that holds the NUL. */
+function pathOf(node: Node, root: string): string {
+  const parts: string[] = [];
+  for (let n: Node | null = node; n !== null && n.key !== null; n = n.parent) parts.push(typeof n.key === 'number' ? `[${n.key}]` : `.${n.key}`);
+  let text = parts.reverse().join('');
+  if (text.startsWith('.')) text = text.slice(1);
+  else if (text.startsWith('[') && root === '') text = `body${text}`;
+  const path = `${root}${text}`.trim();
+  if (path === '') return 'the request body';
+  return path.length > MAX_PATH ? `${path.slice(0, MAX_PATH / 2)}…${path.slice(-MAX_PATH / 2)}` : path;
+}
+
+/** Names the holder of a key with a NUL: a key of the body, a query parameter's name, … */
+function keyOf(node: Node, root: string): string {
+  if (node.key === null && root !== '') return `the name of a ${root.trim()}`;
+  return `a key in ${pathOf(node, root)}`;
+}
+
+/**
+ * Where in `value` a NUL is, as a sentence ready for an error; null when there is none. Walked
+ * with an explicit stack: bodies nested 100 000 levels deep must not overflow the call stack.
+ */
+export function findNul(value: unknown, root: string): string | null {
+  const stack: Node[] = [{ value, key: null, parent: null }];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    const v = node.value;
+    if (typeof v === 'string') {
+      if (v.includes(NUL)) return `${pathOf(node, root)} must not contain the NUL character`;
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push({ value: v[i], key: i, parent: node });
+    } else if (v !== null && typeof v === 'object' && !Buffer.isBuffer(v)) {
+      for (const [key, child] of Object.entries(v)) {
+        if (key.includes(NUL)) return `${keyOf(node, root)} must not contain the NUL character`;
+        stack.push({ value: child, key, parent: node });
+      }
+    }
+  }
+  return null;
+}
+
+/** preValidation hook: the one place a request's text is checked for NUL. */
+export async function refuseNulCharacters(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+  const found =
+    findNul(request.params, 'path parameter ') ??
+    findNul(request.query, 'query parameter ') ??
+    CHECKED_HEADERS.map((name) => findNul(request.headers[name], `header ${name}`)).find((m) => m !== null) ??
+    findNul(request.body, '');
+  if (found) throw unprocessable(found);
+}
