@@ -7,8 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import fastifyStatic from '@fastify/static';
-import Fastify from 'fastify';
+import Fastify, { type FastifyPluginAsync } from 'fastify';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const readJson = (file: string) => JSON.parse(fs.readFileSync(path.join(root, file), 'utf8'));
@@ -92,15 +91,23 @@ test('fastify.inject sends cookies (light-my-request on the pinned cookie)', asy
 });
 
 // @fastify/static (under @fastify/swagger-ui) with content-disposition 2.x: reply.download()
-// names the file with its create(). Drop this test with the override if swagger-ui goes.
+// names the file with its create(). Should the docs page stop using it, the override must go too.
 const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-static-'));
 after(() => fs.rmSync(folder, { recursive: true, force: true }));
 
 test('@fastify/static downloads name the file (content-disposition on the pinned version)', async () => {
+  const overrides = (readJson('package.json').overrides ?? {}) as Record<string, unknown>;
+  if (!fs.existsSync(path.join(root, 'node_modules/@fastify/static/package.json'))) {
+    assert.ok(!('@fastify/static' in overrides), '@fastify/static is no longer installed: remove its override from package.json');
+    return;
+  }
+  // Not a literal: the type check must not need a package that may leave the tree.
+  const specifier = '@fastify/static';
+  const { default: fastifyStatic } = (await import(specifier)) as { default: FastifyPluginAsync<{ root: string; serve: boolean }> };
   fs.writeFileSync(path.join(folder, 'résumé.txt'), 'hello');
   const app = Fastify();
   await app.register(fastifyStatic, { root: folder, serve: false });
-  app.get('/file', (_request, reply) => reply.download('résumé.txt'));
+  app.get('/file', (_request, reply) => (reply as unknown as { download(file: string): unknown }).download('résumé.txt'));
   const response = await app.inject({ method: 'GET', url: '/file' });
   assert.equal(response.statusCode, 200, response.body);
   assert.equal(response.body, 'hello');
