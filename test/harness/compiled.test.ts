@@ -25,6 +25,8 @@ before(async () => {
 after(async () => {
   await cleanupProcesses();
   fs.rmSync(outDir, { recursive: true, force: true });
+  // The parent too, unless another run's build is in it.
+  if (fs.readdirSync(path.dirname(outDir)).length === 0) fs.rmdirSync(path.dirname(outDir));
 });
 
 test('the build holds src/ only, as JavaScript importing JavaScript', () => {
