@@ -49,6 +49,7 @@ const addFormats = ((addFormatsModule as unknown as { default?: unknown }).defau
 
 export const API_PREFIX = '/platform/v1';
 const MAX_BODY_BYTES = 1024 * 1024;
+const PROBES = new Set(['/healthz', '/readyz']);
 
 /** ajv-formats' date-time, minus year 0000, which PostgreSQL cannot store. */
 function withDateTime(ajv: Ajv): Ajv {
@@ -97,9 +98,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Before validation, so that no route and no check after it meets a NUL (src/http/nul-character.ts).
   app.addHook('preValidation', refuseNulCharacters);
   app.addHook('onResponse', (request, reply, done) => {
-    if ((request.log as Logger).isLevelEnabled('info')) {
+    // Health probes come every few seconds from load balancers: only at debug, not among the requests.
+    const level = PROBES.has(request.routeOptions.url ?? '') ? 'debug' : 'info';
+    if ((request.log as Logger).isLevelEnabled(level)) {
       // The path only: query strings carry secrets (hub.verify_token) and personal data (filters).
-      request.log.info({ method: request.method, path: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+      request.log[level]({ method: request.method, path: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
     }
     done();
   });

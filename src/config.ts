@@ -4,6 +4,8 @@ import path from 'node:path';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export interface Config {
   readonly port: number;
@@ -12,6 +14,8 @@ export interface Config {
   readonly databaseUrl: string | null;
   readonly dataDir: string;
   readonly logLevel: LogLevel;
+  /** Null: pretty on a terminal, JSON lines anywhere else (src/logging.ts). */
+  readonly logFormat: LogFormat | null;
   /** Requests per minute per API key unless the key sets its own limit. */
   readonly defaultRateLimit: number;
   /** How often the job runner looks for due jobs when no notification arrives. */
@@ -75,6 +79,15 @@ function parseLogLevel(raw: string | undefined): LogLevel {
   return level as LogLevel;
 }
 
+function parseLogFormat(raw: string | undefined): LogFormat | null {
+  if (raw === undefined || raw === '') return null;
+  const format = raw.toLowerCase();
+  if (!(LOG_FORMATS as readonly string[]).includes(format)) {
+    throw new ConfigError(`LOG_FORMAT must be ${LOG_FORMATS.join(' or ')}, got "${raw}"`);
+  }
+  return format as LogFormat;
+}
+
 function parseSecret(raw: string | undefined): Buffer | null {
   if (raw === undefined || raw === '') return null;
   const text = raw.trim();
@@ -114,6 +127,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl: parseDatabaseUrl(env.DATABASE_URL),
     dataDir: path.resolve(env.PARLEY_DATA_DIR === undefined || env.PARLEY_DATA_DIR === '' ? './data' : env.PARLEY_DATA_DIR),
     logLevel: parseLogLevel(env.LOG_LEVEL),
+    logFormat: parseLogFormat(env.LOG_FORMAT),
     defaultRateLimit: parsePositiveInt('PARLEY_RATE_LIMIT', env.PARLEY_RATE_LIMIT, 1000),
     jobPollMs: parsePositiveInt('PARLEY_JOB_POLL_MS', env.PARLEY_JOB_POLL_MS, 1000),
     secretKey: parseSecret(env.PARLEY_SECRET_KEY),

@@ -2,9 +2,9 @@
 // Machine-readable output (a new key) goes to stdout; logs go to stderr for every command but
 // `serve`, so `KEY=$(parley keys create --project acme)` captures exactly the key.
 import { parseArgs } from 'node:util';
-import pino, { type Logger } from 'pino';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openDatabase, prepareSchema } from './db/database.ts';
+import { createLogger } from './logging.ts';
 import { createKey, listKeys, revokeKey } from './projects/service.ts';
 import { awaitOutcome, inboundTextBody, type SimulatedOutcome } from './meta-inbound/simulate.ts';
 import { signBody } from './meta-inbound/signature.ts';
@@ -26,16 +26,12 @@ Commands:
                                      (read from the server's database; --wait 0: do not wait)
 
 Configuration comes from the environment: PORT, HOST, DATABASE_URL, PARLEY_DATA_DIR, LOG_LEVEL,
-PARLEY_SECRET_KEY, PARLEY_META_APP_SECRET, PARLEY_META_VERIFY_TOKEN … (see the README).`;
+LOG_FORMAT, PARLEY_SECRET_KEY, PARLEY_META_APP_SECRET, PARLEY_META_VERIFY_TOKEN … (see the README).`;
 
 class UsageError extends Error {}
 
-function cliLogger(config: Config): Logger {
-  return pino({ level: config.logLevel }, pino.destination(2));
-}
-
 async function withDatabase<T>(config: Config, work: (db: Awaited<ReturnType<typeof openDatabase>>['db']) => Promise<T>): Promise<T> {
-  const logger = cliLogger(config);
+  const logger = createLogger(config, 'stderr');
   const database = await openDatabase(config, 'cli', logger, 2);
   try {
     await prepareSchema(database.db, logger, async () => undefined);
@@ -46,7 +42,7 @@ async function withDatabase<T>(config: Config, work: (db: Awaited<ReturnType<typ
 }
 
 async function serve(config: Config): Promise<void> {
-  const logger = pino({ level: config.logLevel });
+  const logger = createLogger(config, 'stdout');
   // Loaded here, not at the top: the other commands need none of the server's modules.
   const { startServer } = await import('./server.ts');
   const server = await startServer(config, logger);

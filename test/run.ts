@@ -28,7 +28,9 @@ function withDatabase(url: string, name: string): string {
   return parsed.toString();
 }
 
-const filter = process.argv.slice(2);
+// Words pick test files by path; options (`--test-name-pattern=…`) go to node's test runner.
+const filter = process.argv.slice(2).filter((arg) => !arg.startsWith('--'));
+const runnerOptions = process.argv.slice(2).filter((arg) => arg.startsWith('--'));
 const files = testFiles(path.join(root, 'test'))
   .filter((file) => filter.length === 0 || filter.some((f) => file.includes(f)))
   .sort();
@@ -57,7 +59,7 @@ try {
   await db.destroy();
 
   console.log(`# database: ${external ? 'DATABASE_URL' : 'embedded PostgreSQL'}; ${files.length} test files`);
-  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...runnerOptions, ...files], {
     stdio: 'inherit',
     env: { ...process.env, PARLEY_TEST_ADMIN_URL: adminUrl, PARLEY_TEST_TEMPLATE: template },
   });

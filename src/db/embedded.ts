@@ -300,7 +300,7 @@ export async function openEmbeddedDatabase(dataDir: string, role: EmbeddedRole, 
       if (ownerAlive) {
         throw new Error(`a Parley command (pid ${owner.pid}) is using ${dataDir}; start the server when it has finished`);
       }
-      logger.warn({ pid: running.pid, port: running.port }, 'adopting an embedded PostgreSQL left running by a stopped Parley process');
+      logger.warn({ postmaster: running.pid, port: running.port }, 'adopting an embedded PostgreSQL left running by a stopped Parley process');
       writeOwner(dataDir, { pid: process.pid, role });
       responsible = true;
     }

@@ -1,10 +1,11 @@
 // Every contacts operation through the real app, each answer checked against the response schema
 // Kapso's OpenAPI document gives for that operation and status (test/helpers/kapso-oracle.ts).
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before } from 'node:test';
 import { sql } from 'kysely';
 import { startTestApp, type TestApp, type TestResponse } from '../helpers/app.ts';
-import { kapsoOracle } from '../helpers/kapso-oracle.ts';
+// Every test here is about Kapso's document: `test` skips, with the reason, when it is absent.
+import { kapsoOracle, kapsoTest as test } from '../helpers/kapso-oracle.ts';
 
 const CONTACTS = '/platform/v1/whatsapp/contacts';
 const LIST = 'listWhatsappContactsPlatform';

@@ -1,9 +1,10 @@
 // Every customers operation through the real app, each answer checked against the response
 // schema Kapso's OpenAPI document gives for that operation and status.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before } from 'node:test';
 import { startTestApp, type TestApp, type TestResponse } from '../helpers/app.ts';
-import { kapsoOracle } from '../helpers/kapso-oracle.ts';
+// Every test here is about Kapso's document: `test` skips, with the reason, when it is absent.
+import { kapsoOracle, kapsoTest as test } from '../helpers/kapso-oracle.ts';
 
 const CUSTOMERS = '/platform/v1/customers';
 const UNKNOWN_ID = '0f8fad5b-d9cb-469f-a165-70867728950e';

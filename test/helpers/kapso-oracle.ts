@@ -11,14 +11,20 @@
 //   null (contract §2.1). Nothing else is relaxed.
 // - Annotation keywords OpenAPI adds (`example`, `x-*`, ...) are declared to ajv as vocabulary so
 //   that ajv stays strict: an unknown format (or any other unknown keyword) is a compile error.
+//
+// The document is not ours to ship, so a clone without ../shared has none. Tests that need it are
+// then skipped with a one-line reason (kapsoSkip, kapsoTest, kapsoChecksAlongside), never counted as
+// passed; PARLEY_REQUIRE_SHARED=1 (set by .ci/run) makes its absence a failure instead.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { test } from 'node:test';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import { parse } from 'yaml';
 
-export const KAPSO_OPENAPI_PATH = path.resolve(import.meta.dirname, '../../../shared/reference/kapso/openapi-platform.yaml');
+/** PARLEY_KAPSO_OPENAPI names another copy (the tests of the skipping itself point it at nothing). */
+export const KAPSO_OPENAPI_PATH = process.env.PARLEY_KAPSO_OPENAPI ?? path.resolve(import.meta.dirname, '../../../shared/reference/kapso/openapi-platform.yaml');
 
 const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (ajv: Ajv2020) => Ajv2020;
 
@@ -240,6 +246,45 @@ function applyDeviation(schema: JsonObject, deviation: (typeof PARLEY_DEVIATIONS
 }
 
 let loaded: KapsoOracle | undefined;
+
+const REQUIRE_VARIABLE = 'PARLEY_REQUIRE_SHARED';
+
+/**
+ * `false` when the tests that need Kapso's document can run; otherwise the one-line reason to skip
+ * them (node:test's `skip` option). With PARLEY_REQUIRE_SHARED=1 it is always `false`, so a missing
+ * document fails those tests rather than skipping them.
+ */
+export function kapsoSkip(): false | string {
+  if (process.env[REQUIRE_VARIABLE] === '1' || existsSync(KAPSO_OPENAPI_PATH)) return false;
+  const where = process.env.PARLEY_KAPSO_OPENAPI ?? '../shared/reference/kapso/openapi-platform.yaml beside the repository';
+  return `Kapso's OpenAPI document is absent (${where}); ${REQUIRE_VARIABLE}=1 makes this a failure`;
+}
+
+/** A test that is all about Kapso's document: skipped, with the reason, when the document is absent. */
+export function kapsoTest(name: string, fn: () => void | Promise<void>): Promise<void> {
+  return test(name, { skip: kapsoSkip() }, fn);
+}
+
+/** The checks that tests of behaviour make along the way (see kapsoChecksAlongside). */
+export type KapsoChecks = Pick<KapsoOracle, 'assertResponse' | 'assertComponent'>;
+
+/**
+ * For a file whose tests check behaviour and, on the way, that each answer is what Kapso documents.
+ * With the document present the checks run inline (the oracle's own assertions). Without it the
+ * behaviour is still tested, the Kapso checks are left out, and one test named after `what` is
+ * registered as skipped, so the summary says what was not checked rather than counting it as passed.
+ */
+export function kapsoChecksAlongside(what: string): KapsoChecks {
+  const reason = kapsoSkip();
+  if (reason) {
+    test(`${what} are what Kapso's document describes`, { skip: reason }, () => undefined);
+    return { assertResponse: () => undefined, assertComponent: () => undefined };
+  }
+  return {
+    assertResponse: (operationId, status, body) => kapsoOracle().assertResponse(operationId, status, body),
+    assertComponent: (name, body) => kapsoOracle().assertComponent(name, body),
+  };
+}
 
 /** The oracle, loaded once per process. Throws (failing the test) when the document is missing. */
 export function kapsoOracle(): KapsoOracle {

@@ -1,5 +1,5 @@
-// Runs the real `parley` command (`node --import tsx src/main.ts …`) as child processes:
-// servers that are awaited until "Parley is listening", one-shot CLI commands, and the
+// Runs the real `parley` command (`node --import tsx src/main.ts …`, or a compiled build) as child
+// processes: servers that are awaited until "Parley is listening", one-shot CLI commands, and the
 // embedded PostgreSQL they leave behind in a data directory. Everything started here is
 // tracked so that `cleanupProcesses()` can kill it even when a test fails half-way.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -38,12 +38,15 @@ export interface ServerProcess extends ParleyProcess {
 /** The environment for a child: the parent's minus Parley settings, plus `overrides`. */
 export function parleyEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ['PORT', 'HOST', 'DATABASE_URL', 'PARLEY_DATA_DIR', 'LOG_LEVEL', 'PARLEY_RATE_LIMIT', 'PARLEY_JOB_POLL_MS']) delete env[name];
+  for (const name of ['PORT', 'HOST', 'DATABASE_URL', 'PARLEY_DATA_DIR', 'LOG_LEVEL', 'LOG_FORMAT', 'PARLEY_RATE_LIMIT', 'PARLEY_JOB_POLL_MS']) delete env[name];
   return { ...env, LOG_LEVEL: 'info', ...overrides };
 }
 
-export function spawnParley(args: string[], env: Record<string, string>): ParleyProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
+/** How a child runs Parley: the sources through tsx, unless a test names compiled JavaScript. */
+const FROM_SOURCES = ['--import', 'tsx', 'src/main.ts'];
+
+export function spawnParley(args: string[], env: Record<string, string>, entry: string[] = FROM_SOURCES): ParleyProcess {
+  const child = spawn(process.execPath, [...entry, ...args], {
     cwd: root,
     env: parleyEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -110,8 +113,8 @@ export async function awaitListening(proc: ParleyProcess): Promise<ServerProcess
 }
 
 /** Runs a one-shot command to its end. */
-export async function runParley(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<Exit & { stdout: string; stderr: string }> {
-  const proc = spawnParley(args, env);
+export async function runParley(args: string[], env: Record<string, string>, timeoutMs = 60_000, entry = FROM_SOURCES): Promise<Exit & { stdout: string; stderr: string }> {
+  const proc = spawnParley(args, env, entry);
   const timer = setTimeout(() => proc.child.kill('SIGKILL'), timeoutMs);
   const exit = await proc.exited;
   clearTimeout(timer);

@@ -2,9 +2,10 @@
 // Kapso's OpenAPI document gives for that operation and status; the requests sent are checked
 // against Kapso's request schemas too, so the bodies Parley accepts are ones Kapso documents.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { after, before } from 'node:test';
 import { startTestApp, type TestApp, type TestResponse } from '../helpers/app.ts';
-import { kapsoOracle } from '../helpers/kapso-oracle.ts';
+// Every test here is about Kapso's document: `test` skips, with the reason, when it is absent.
+import { kapsoOracle, kapsoTest as test } from '../helpers/kapso-oracle.ts';
 import { connectNumber } from '../helpers/meta.ts';
 
 const BASE = '/platform/v1';
