@@ -49,7 +49,7 @@ const addFormats = ((addFormatsModule as unknown as { default?: unknown }).defau
 
 export const API_PREFIX = '/platform/v1';
 const MAX_BODY_BYTES = 1024 * 1024;
-const PROBES = new Set(['/healthz', '/readyz']);
+const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
 
 /** ajv-formats' date-time, minus year 0000, which PostgreSQL cannot store. */
 function withDateTime(ajv: Ajv): Ajv {
@@ -98,7 +98,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Before validation, so that no route and no check after it meets a NUL (src/http/nul-character.ts).
   app.addHook('preValidation', refuseNulCharacters);
   app.addHook('onResponse', (request, reply, done) => {
-    // Health probes come every few seconds from load balancers: only at debug, not among the requests.
+    // Health probes and metric scrapes come every few seconds from load balancers and Prometheus: only at debug.
     const level = PROBES.has(request.routeOptions.url ?? '') ? 'debug' : 'info';
     if ((request.log as Logger).isLevelEnabled(level)) {
       // The path only: query strings carry secrets (hub.verify_token) and personal data (filters).
