@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openDatabase, prepareSchema } from './db/database.ts';
 import { createLogger } from './logging.ts';
+import type { RunningServer } from './server.ts';
 import { createKey, listKeys, revokeKey } from './projects/service.ts';
 import { awaitOutcome, inboundTextBody, type SimulatedOutcome } from './meta-inbound/simulate.ts';
 import { signBody } from './meta-inbound/signature.ts';
@@ -43,36 +44,14 @@ async function withDatabase<T>(config: Config, work: (db: Awaited<ReturnType<typ
 
 async function serve(config: Config): Promise<void> {
   const logger = createLogger(config, 'stdout');
-  // Loaded here, not at the top: the other commands need none of the server's modules.
-  const { startServer } = await import('./server.ts');
-  const server = await startServer(config, logger);
-  if (server.firstKey) {
-    process.stdout.write(
-      `\nCreated project "default". Its API key is shown only this once:\n\n  ${server.firstKey}\n\n` +
-        `Try it:  curl -H "X-API-Key: ${server.firstKey}" ${server.url}/platform/v1/whatsapp/contacts\n\n`,
-    );
-  } else if (server.noActiveKey) {
-    process.stdout.write(`\nNo API key is active. Create one with:\n\n  parley keys create --project default\n\n`);
-  }
-  server.onFatal((error) => {
-    logger.fatal({ reason: error.message }, 'the server cannot go on without its database');
-    const exit = () => {
-      process.stderr.write(`parley: ${error.message}\n`);
-      process.exit(1);
-    };
-    // Without a database a graceful close may wait on connections that never come.
-    setTimeout(exit, 5_000).unref();
-    server.close().catch(() => undefined).finally(exit);
-  });
+  // Signals are handled from the first moment: one that arrives while the server is starting
+  // stops it as soon as it has started, instead of killing the process half-way.
+  let server: RunningServer | null = null;
+  let stopRequested: string | null = null;
   let signals = 0;
-  const shutdown = (signal: string) => {
-    signals += 1;
-    if (signals > 1) {
-      logger.warn('second signal: exiting without waiting');
-      process.exit(1);
-    }
+  const stop = (running: RunningServer, signal: string) => {
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
-    server.close().then(
+    running.close().then(
       () => process.exit(0),
       (error: unknown) => {
         logger.error({ err: error }, 'shutdown failed');
@@ -80,8 +59,40 @@ async function serve(config: Config): Promise<void> {
       },
     );
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  const onSignal = (signal: string) => {
+    signals += 1;
+    if (signals > 1) {
+      logger.warn('second signal: exiting without waiting');
+      process.exit(1);
+    }
+    if (server) stop(server, signal);
+    else stopRequested = signal;
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  // Loaded here, not at the top: the other commands need none of the server's modules.
+  const { startServer } = await import('./server.ts');
+  const running = await startServer(config, logger);
+  server = running;
+  if (running.firstKey) {
+    process.stdout.write(
+      `\nCreated project "default". Its API key is shown only this once:\n\n  ${running.firstKey}\n\n` +
+        `Try it:  curl -H "X-API-Key: ${running.firstKey}" ${running.url}/platform/v1/whatsapp/contacts\n\n`,
+    );
+  } else if (running.noActiveKey) {
+    process.stdout.write(`\nNo API key is active. Create one with:\n\n  parley keys create --project default\n\n`);
+  }
+  running.onFatal((error) => {
+    logger.fatal({ reason: error.message }, 'the server cannot go on without its database');
+    const exit = () => {
+      process.stderr.write(`parley: ${error.message}\n`);
+      process.exit(1);
+    };
+    // Without a database a graceful close may wait on connections that never come.
+    setTimeout(exit, 5_000).unref();
+    running.close().catch(() => undefined).finally(exit);
+  });
+  if (stopRequested) stop(running, stopRequested);
 }
 
 /** Rows under a header, each column as wide as its widest cell, two spaces apart. */

@@ -128,7 +128,8 @@ describe('PORT', () => {
       const again = await startParley({ ...env, PORT: String(await freePort()) });
       await again.waitForStdout(/parley keys create --project default/);
       assert.equal(again.firstKey, null);
-      assert.equal((await stopParley(again)).code, 0);
+      const stopped = await stopParley(again);
+      assert.equal(stopped.code, 0, `exit ${JSON.stringify(stopped)}\n${again.stderr()}\n${again.stdout()}`);
     } finally {
       await database.drop();
     }
