@@ -1,5 +1,5 @@
 // Queue depths and ages, read from the database when Prometheus scrapes. One statement, each part
-// answered by a partial index (meta_events_pending_idx, webhook_events_pending_idx,
+// answered by a partial index (meta_events_pending_idx, webhook_events_pending_idx / _dead_idx,
 // webhook_deliveries_due_idx / _age_idx, jobs_due_idx), counts capped so that a huge backlog
 // costs no more than COUNT_CAP index entries, and a statement timeout so that a slow database
 // cannot hold the scrape.
@@ -25,6 +25,7 @@ interface Row {
   inbound_age: number | null;
   outbox_pending: number;
   outbox_age: number | null;
+  outbox_dead: number;
   deliveries_pending: number;
   deliveries_age: number | null;
   deliveries_failed: number;
@@ -44,8 +45,9 @@ export async function readQueues(db: Kysely<Database>, timeoutMs: number): Promi
       SELECT
         (SELECT count(*) FROM (SELECT 1 FROM meta_events WHERE state = 'pending' LIMIT ${COUNT_CAP}) s) AS inbound_pending,
         (SELECT extract(epoch FROM now() - received_at) FROM meta_events WHERE state = 'pending' ORDER BY id LIMIT 1) AS inbound_age,
-        (SELECT count(*) FROM (SELECT 1 FROM webhook_events WHERE dispatched_at IS NULL LIMIT ${COUNT_CAP}) s) AS outbox_pending,
-        (SELECT extract(epoch FROM now() - min(created_at)) FROM webhook_events WHERE dispatched_at IS NULL) AS outbox_age,
+        (SELECT count(*) FROM (SELECT 1 FROM webhook_events WHERE dispatched_at IS NULL AND dead_at IS NULL LIMIT ${COUNT_CAP}) s) AS outbox_pending,
+        (SELECT extract(epoch FROM now() - min(created_at)) FROM webhook_events WHERE dispatched_at IS NULL AND dead_at IS NULL) AS outbox_age,
+        (SELECT count(*) FROM (SELECT 1 FROM webhook_events WHERE dead_at IS NOT NULL LIMIT ${COUNT_CAP}) s) AS outbox_dead,
         (SELECT count(*) FROM (SELECT 1 FROM webhook_deliveries WHERE status = 'pending' LIMIT ${COUNT_CAP}) s) AS deliveries_pending,
         (SELECT extract(epoch FROM now() - min(next_attempt_at)) FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()) AS deliveries_age,
         (SELECT count(*) FROM (SELECT 1 FROM webhook_deliveries
@@ -67,6 +69,8 @@ export async function readQueues(db: Kysely<Database>, timeoutMs: number): Promi
     return [
       { queue: 'inbound_events', state: 'pending', count: Number(row.inbound_pending), oldestAgeSeconds: seconds(row.inbound_age) },
       { queue: 'outbox_events', state: 'pending', count: Number(row.outbox_pending), oldestAgeSeconds: seconds(row.outbox_age) },
+      // Events the dispatcher set aside after their last attempt: they stay until someone deletes them.
+      { queue: 'outbox_events', state: 'failed', count: Number(row.outbox_dead), oldestAgeSeconds: null },
       { queue: 'webhook_deliveries', state: 'pending', count: Number(row.deliveries_pending), oldestAgeSeconds: seconds(row.deliveries_age) },
       { queue: 'webhook_deliveries', state: 'failed', count: Number(row.deliveries_failed), oldestAgeSeconds: null },
       { queue: 'jobs', state: 'pending', count: Number(row.jobs_pending), oldestAgeSeconds: seconds(row.jobs_age) },

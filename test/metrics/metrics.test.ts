@@ -71,7 +71,14 @@ describe('GET /metrics without PARLEY_METRICS_TOKEN', () => {
 
     const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000).toISOString();
     await db.insertInto('meta_events').values([{ body: '{}', received_at: minutesAgo(5) }, { body: '{}' }, { body: '{}', state: 'processed' }]).execute();
-    await db.insertInto('webhook_events').values({ project_id: project.id, event: 'whatsapp.contact.created', subject: '{}', created_at: minutesAgo(2) }).execute();
+    await db
+      .insertInto('webhook_events')
+      .values([
+        { project_id: project.id, event: 'whatsapp.contact.created', subject: '{}', created_at: minutesAgo(2) },
+        // Set aside by the dispatcher: failed, not pending, and its age must not count.
+        { project_id: project.id, event: 'whatsapp.contact.created', subject: '{}', created_at: minutesAgo(30), dead_at: minutesAgo(20), last_error: 'boom' },
+      ])
+      .execute();
     const delivery = { project_id: project.id, webhook_url: 'https://example.com/h', event: 'whatsapp.contact.created' };
     await db
       .insertInto('webhook_deliveries')
@@ -96,6 +103,7 @@ describe('GET /metrics without PARLEY_METRICS_TOKEN', () => {
     const age = (queue: string) => sample(text, 'parley_queue_oldest_age_seconds', { queue, state: 'pending' })!;
     assert.equal(items('inbound_events', 'pending'), 2);
     assert.equal(items('outbox_events', 'pending'), 1);
+    assert.equal(items('outbox_events', 'failed'), 1);
     assert.equal(items('webhook_deliveries', 'pending'), 2);
     assert.equal(items('webhook_deliveries', 'failed'), 1);
     assert.equal(items('jobs', 'pending'), 2);
