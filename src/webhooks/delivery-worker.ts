@@ -5,7 +5,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/schema.ts';
 import { BatchWorker } from '../jobs/polling-loop.ts';
-import { type ClaimedDelivery, claimDueDeliveries, recordAttempt, setBody } from './outbox-repo.ts';
+import { type ClaimedDelivery, claimDueDeliveries, giveUpDelivery, recordAttempt, setBody } from './outbox-repo.ts';
 import { send, signature } from './sender.ts';
 
 export interface DeliveryWorkerOptions {
@@ -85,6 +85,17 @@ export class DeliveryWorker extends BatchWorker {
       const result = delivered ? { delivered: true as const } : d.attempt_count <= retries.length && d.active ? { retryAfterSeconds: retries[d.attempt_count - 1]! } : { failed: true as const };
       return { deliveryId: d.id, attempt: d.attempt_count, startedAt, durationMs: Date.now() - startedAt.getTime(), responseStatus: status, error, result };
     };
+    // Claims count attempts: past the last one, earlier attempts ended without a record (each
+    // recording failed, or the node died). Sending again would only repeat that: end it, visibly.
+    if (d.attempt_count > this.options.retrySeconds.length + 1) {
+      try {
+        await giveUpDelivery(this.db, d.id, `attempt ${d.attempt_count - 1} ended without a recorded result; giving up after the last retry`);
+        this.logger.error({ delivery: d.id, attempt: d.attempt_count }, 'webhook delivery given up: its last attempts left no record');
+      } catch (error) {
+        this.logger.error({ err: error, delivery: d.id }, 'webhook delivery could not be given up');
+      }
+      return;
+    }
     // What this attempt came to, so that a failure to record it can still record that much.
     let sent: { status: number | null; error: string | null; delivered: boolean } = { status: null, error: null, delivered: false };
     try {

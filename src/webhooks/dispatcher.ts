@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import { findContactsByIds } from '../contacts/repo.ts';
-import { pgErrorCode } from '../db/errors.ts';
+import { isDatabaseUnavailable, pgErrorCode } from '../db/errors.ts';
 import type { Database } from '../db/schema.ts';
 import { UUID } from '../http/uuid.ts';
 import { BatchWorker } from '../jobs/polling-loop.ts';
@@ -48,7 +48,9 @@ export class WebhookDispatcher extends BatchWorker {
     try {
       return await this.db.transaction().execute((tx) => this.wholeBatch(tx, limit));
     } catch (error) {
-      // Whatever failed (one event, or the database), the careful way finds out.
+      // Without a database the careful way fails too: the loop backs off and logs the outage once.
+      if (isDatabaseUnavailable(error)) throw error;
+      // Whatever else failed (one event, or something of the database's), the careful way finds out.
       this.logger.info({ error: error instanceof Error ? error.message : String(error) }, 'webhook dispatch batch failed; dispatching its events one at a time');
     }
     return this.oneByOne(limit);

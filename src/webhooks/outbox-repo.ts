@@ -185,6 +185,13 @@ export async function recordAttempt(db: Kysely<Database>, o: AttemptOutcome): Pr
     WHERE id = ${o.deliveryId}`.execute(db);
 }
 
+/** Ends a delivery as failed with a reason and no new attempt row: the plainest record there is. */
+export async function giveUpDelivery(db: Kysely<Database>, id: string, reason: string): Promise<void> {
+  await sql`
+    UPDATE webhook_deliveries SET status = 'failed', failed_at = now(), last_error = ${reason}, locked_until = NULL
+    WHERE id = ${id} AND status = 'pending'`.execute(db);
+}
+
 /** Outbox rows for Meta's raw payload, for numbers that have an active meta webhook. */
 export async function emitMetaRaw(tx: Transaction<Database>, projectId: string, phoneNumberId: string, metaEventId: number): Promise<void> {
   await sql`

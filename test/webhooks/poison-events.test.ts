@@ -132,3 +132,21 @@ test('a delivery whose body cannot be built runs out its retries and ends failed
   assert.equal(broken!.locked_until, null);
   assert.equal(receiver.on('/broken').filter((r) => Receiver.json(r).fine === true).length, 1, 'the other delivery went out');
 });
+
+test('a delivery whose earlier attempts left no record is given up after the last retry, visibly, without sending again', async () => {
+  const hook = await insertWebhook(t.database.db, { project_id: alpha, url: receiver.url('/unrecorded'), events: ['whatsapp.message.received'] });
+  // Every attempt the schedule allows was claimed (attempt_count), none was recorded: what a
+  // node leaves behind when recording keeps failing or the node dies mid-attempt.
+  const allowed = 4; // the first attempt and the three retries of the test schedule
+  await sql`
+    INSERT INTO webhook_deliveries (project_id, webhook_id, webhook_url, event, idempotency_key, body, attempt_count)
+    VALUES (${alpha}, ${hook}, ${receiver.url('/unrecorded')}, 'whatsapp.message.received', 'never-recorded', '{"n":1}', ${allowed})`.execute(t.database.db);
+  const w = deliveryWorker(t.database.db);
+  const [row] = await until(() => w.drain(), async () => {
+    const rows = (await deliveriesOf(t.database.db, hook)).filter((r) => r.status === 'failed');
+    return rows.length > 0 ? rows : null;
+  }, 'the delivery to be given up');
+  assert.match(String(row!.last_error), /without a recorded result/);
+  assert.equal(row!.locked_until, null);
+  assert.equal(receiver.on('/unrecorded').length, 0, 'nothing was sent past the last retry');
+});
