@@ -39,7 +39,8 @@ export class JobRunner extends BatchWorker {
   }
 
   protected async batch(): Promise<number> {
-    const jobs = await claimDueJobs(this.db, Object.keys(this.registry), this.options.batchSize ?? 10, this.options.leaseSeconds ?? 300);
+    const leaseSeconds = this.options.leaseSeconds ?? 300;
+    const jobs = await claimDueJobs(this.db, Object.keys(this.registry), this.options.batchSize ?? 10, leaseSeconds);
     for (const job of jobs) {
       const handler = this.registry[job.kind]!;
       // Claims count attempts: past the last one, the job's earlier runs ended with no result
@@ -49,7 +50,7 @@ export class JobRunner extends BatchWorker {
         continue;
       }
       try {
-        await handler.run(job.payload);
+        await withinLease(handler.run(job.payload), leaseSeconds);
         await completeJob(this.db, job.id);
         this.logger.info({ job: job.id, kind: job.kind }, 'job done');
       } catch (error) {
@@ -71,5 +72,23 @@ export class JobRunner extends BatchWorker {
       return;
     }
     this.logger.error({ job: job.id, kind: job.kind, attempt: job.attempts, final, err: error }, final ? 'job failed for good' : 'job failed; it will be retried');
+  }
+}
+
+/**
+ * A run that outlives its lease counts as a failed attempt, so one job that never ends cannot
+ * hold up the jobs behind it. The run itself cannot be cancelled and may still finish; every job
+ * kind is written to be safe to run again (erasure deletes what is left).
+ */
+async function withinLease(run: Promise<void>, leaseSeconds: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`the run took longer than the job's lease of ${leaseSeconds} s`)), leaseSeconds * 1000);
+  });
+  run.catch(() => undefined); // a late failure after the lease must not become an unhandled rejection
+  try {
+    await Promise.race([run, expired]);
+  } finally {
+    clearTimeout(timer);
   }
 }

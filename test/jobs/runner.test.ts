@@ -1,6 +1,7 @@
 // The job runner on a real database: a job whose failure cannot be stored as thrown (its error
 // quotes a NUL) is still retried with backoff and then parked as failed with its error readable,
-// and the jobs claimed with it, and after it, run; a job whose runs never come back is given up.
+// and the jobs claimed with it, and after it, run; a job whose runs never come back is given up;
+// a run that outlives its lease fails its attempt.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { sql } from 'kysely';
@@ -67,4 +68,20 @@ test('a job past its last attempt whose runs never ended (lease ran out) is park
   const [job] = await jobsOf('test.stuck');
   assert.ok(job!.failed_at);
   assert.match(String(job!.last_error), /ended without a result/);
+});
+
+test('a job whose run never ends fails its attempt when the lease runs out; the jobs behind it run', { timeout: 20_000 }, async () => {
+  const ran: number[] = [];
+  const registry: JobRegistry = {
+    'test.hang': { maxAttempts: 1, run: () => new Promise<void>(() => undefined) },
+    'test.after-hang': { maxAttempts: 1, run: async (payload) => { ran.push((payload as { n: number }).n); } },
+  };
+  await enqueueJob(database.db, 'test.hang', {});
+  await enqueueJob(database.db, 'test.after-hang', { n: 1 });
+  const runner = new JobRunner(database.db, registry, silent, { pollMs: 50, batchSize: 10, leaseSeconds: 1 });
+  await runner.drain();
+  assert.deepEqual(ran, [1], 'the job behind the hanging one ran');
+  const [hung] = await jobsOf('test.hang');
+  assert.ok(hung!.failed_at, 'its only attempt failed');
+  assert.match(String(hung!.last_error), /longer than the job's lease of 1 s/);
 });
