@@ -2,7 +2,21 @@
 // first, with one row more than the page to tell whether more follow. With `before` the rows come
 // oldest-first; cursorPage (src/http/pagination.ts) turns them around.
 import { type SelectQueryBuilder, type SqlBool, sql } from 'kysely';
-import type { CursorRequest } from '../http/pagination.ts';
+
+/**
+ * A position in a list sorted by (timestamp column, id), both as they appear on the wire. The
+ * column is `created_at` for most lists (`last_active_at` for conversations).
+ */
+export interface CursorPosition {
+  createdAt: string;
+  id: string;
+}
+
+export interface CursorRequest {
+  limit: number;
+  after: CursorPosition | null;
+  before: CursorPosition | null;
+}
 
 export function keysetPage<DB, TB extends keyof DB, O>(
   query: SelectQueryBuilder<DB, TB, O>,

@@ -4,14 +4,10 @@ import { Type } from 'typebox';
 import { badRequest } from './errors.ts';
 import { UUID } from './uuid.ts';
 
-/**
- * A position in a list sorted by (timestamp column, id), both as they appear on the wire. The
- * column is `created_at` for most lists (`last_active_at` for conversations).
- */
-export interface CursorPosition {
-  createdAt: string;
-  id: string;
-}
+import type { CursorPosition, CursorRequest } from '../db/keyset.ts';
+
+// The shapes live beside the SQL that reads them, so that db/ never imports from http/.
+export type { CursorPosition, CursorRequest } from '../db/keyset.ts';
 
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
 
@@ -41,12 +37,6 @@ export interface CursorQuery {
   limit?: number;
   after?: string;
   before?: string;
-}
-
-export interface CursorRequest {
-  limit: number;
-  after: CursorPosition | null;
-  before: CursorPosition | null;
 }
 
 export function parseCursorQuery(query: CursorQuery): CursorRequest {
