@@ -47,7 +47,8 @@ export async function openDatabase(
     await db.destroy().catch(() => undefined);
     throw error;
   }
-  health = new DatabaseHealth(() => probe(url), logger, embedded ? 'the embedded PostgreSQL' : 'the database');
+  // A server's embedded PostgreSQL has a supervisor that logs its outage and its end: one line each.
+  health = new DatabaseHealth(() => probe(url), logger, embedded ? 'the embedded PostgreSQL' : 'the database', embedded?.supervisor ? 'debug' : 'info');
   return {
     url,
     pool,

@@ -67,7 +67,7 @@ export class EmbeddedSupervisor extends EventEmitter<EmbeddedSupervisorEvents> {
 
   private async restartLoop(): Promise<void> {
     const since = Date.now();
-    this.logger.warn({ logFile: this.logFile }, 'the embedded PostgreSQL stopped unexpectedly; restarting it');
+    this.logger.warn({ logFile: this.logFile }, 'the embedded PostgreSQL stopped unexpectedly; restarting it (requests answer 503 until it is back)');
     this.set('down');
     let delay = FIRST_RETRY_MS;
     let attempts = 0;

@@ -26,6 +26,8 @@ export class DatabaseHealth extends EventEmitter<DatabaseHealthEvents> {
     private readonly probe: () => Promise<unknown>,
     private readonly logger: Logger,
     private readonly what: string,
+    /** Where another part already logs the outage (the embedded supervisor), say it at debug only. */
+    private readonly level: 'info' | 'debug' = 'info',
   ) {
     super();
   }
@@ -55,7 +57,7 @@ export class DatabaseHealth extends EventEmitter<DatabaseHealthEvents> {
       () => {
         this.probing = false;
         if (this.current === 'down') {
-          this.logger.info({ downMs: Date.now() - this.downSince }, `${this.what} is available again`);
+          this.logger[this.level]({ downMs: Date.now() - this.downSince }, `${this.what} is available again`);
           this.set('up');
         }
       },
@@ -65,7 +67,7 @@ export class DatabaseHealth extends EventEmitter<DatabaseHealthEvents> {
         if (this.current === 'up') {
           this.downSince = Date.now();
           // One line, no stack: the cause is in the message, and a stack says nothing more here.
-          this.logger.warn({ reason: describe(cause ?? error) }, `${this.what} is unavailable; requests answer 503 until it is back`);
+          this.logger[this.level === 'info' ? 'warn' : 'debug']({ reason: describe(cause ?? error) }, `${this.what} is unavailable; requests answer 503 until it is back`);
           this.set('down');
         }
         this.timer = setTimeout(() => {

@@ -127,7 +127,7 @@ describe('external database shared by two nodes', () => {
     assert.deepEqual(projects, [{ name: 'default' }]);
   });
 
-  test('keys revoke: the key gets 401 on the next request on every node', async (t) => {
+  test('keys revoke: the key gets 401 on every node within moments, well inside the key cache', async (t) => {
     const key = await createKeyWithCli(env(), 'acme');
     const other = nodes.find((node) => node.firstKey !== null)!.firstKey!;
     const warmed = Date.now();
@@ -141,9 +141,16 @@ describe('external database shared by two nodes', () => {
     assert.match(revoked.stderr, new RegExp(`revoked ${prefixOf(key)}`));
     revokedPrefix = prefixOf(key);
 
+    // The notice travels by NOTIFY after the commit, so it may land a few milliseconds after the
+    // CLI has exited: a node gets up to a second, far below the 5 s the key cache would need.
     for (const node of nodes) {
-      const response = await request(`${node.url}${CONTACTS}`, { key });
-      assert.equal(response.status, 401, `first request after revocation on ${node.url}`);
+      const deadline = Date.now() + 1_000;
+      let response = await request(`${node.url}${CONTACTS}`, { key });
+      while (response.status === 200 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        response = await request(`${node.url}${CONTACTS}`, { key });
+      }
+      assert.equal(response.status, 401, `requests within a second of the revocation on ${node.url}`);
       assert.equal((await request(`${node.url}${CONTACTS}`, { key: other })).status, 200, 'other keys keep working');
     }
     // Keys stay cached for 5 s: only when we got here sooner does this prove the NOTIFY path.
