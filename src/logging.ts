@@ -17,10 +17,28 @@ export function chooseFormat(configured: LogFormat | null, isTerminal: boolean):
   return configured ?? (isTerminal ? 'pretty' : 'json');
 }
 
+/** Every destination made here: their buffered lines must be out before a final error line. */
+const destinations = new Set<{ flushSync(): void }>();
+
+/**
+ * Writes out what the loggers still buffer (pino writes asynchronously). Called before the
+ * process prints its last line, so that the line naming the cause really is the last one.
+ */
+export function flushLogs(): void {
+  for (const destination of destinations) {
+    try {
+      destination.flushSync();
+    } catch {
+      // Nothing written yet, or the stream is gone: nothing to keep the error line from.
+    }
+  }
+}
+
 /** A logger writing to stdout (the server) or stderr (CLI commands, whose stdout is their result). */
 export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>, stream: LogStream): Logger {
   const isTerminal = (stream === 'stdout' ? process.stdout : process.stderr).isTTY === true;
   const destination = pino.destination(stream === 'stdout' ? 1 : 2);
+  destinations.add(destination);
   const format = chooseFormat(config.logFormat, isTerminal);
   return pino({ level: config.logLevel }, format === 'json' ? destination : readable(destination, isTerminal));
 }

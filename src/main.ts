@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openDatabase, prepareSchema } from './db/database.ts';
-import { createLogger } from './logging.ts';
+import { createLogger, flushLogs } from './logging.ts';
 import type { RunningServer } from './server.ts';
 import { createKey, listKeys, revokeKey } from './projects/service.ts';
 import { awaitOutcome, inboundTextBody, type SimulatedOutcome } from './meta-inbound/simulate.ts';
@@ -85,6 +85,7 @@ async function serve(config: Config): Promise<void> {
   running.onFatal((error) => {
     logger.fatal({ reason: error.message }, 'the server cannot go on without its database');
     const exit = () => {
+      flushLogs();
       process.stderr.write(`parley: ${error.message}\n`);
       process.exit(1);
     };
@@ -222,6 +223,7 @@ main(process.argv.slice(2)).catch((error: unknown) => {
     process.exit(2);
   }
   const message = error instanceof ConfigError ? `invalid configuration: ${error.message}` : describeError(error);
+  flushLogs();
   process.stderr.write(`parley: ${message}\n`);
   process.exit(1);
 });

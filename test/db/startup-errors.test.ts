@@ -1,14 +1,14 @@
 // A start that cannot work says why, and which setting to change, as the last line it prints;
 // and a first start that fails still leaves the user a way to an API key.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { adminUrl, createTestDatabase } from '../helpers/db.ts';
-import { cleanupProcesses, freePort, makeDataDir, request, runParley, startParley, stopParley } from '../helpers/process.ts';
+import { cleanupProcesses, freePort, makeDataDir, parleyEnv, request, runParley, startParley, stopParley } from '../helpers/process.ts';
 
 after(cleanupProcesses);
 
@@ -98,6 +98,33 @@ describe('DATABASE_URL', () => {
     database.pathname = '/parley_no_such_database';
     const missing = await failedStart(env(database.toString()));
     assert.match(missing, /^parley: PostgreSQL at 127\.0\.0\.1:\d+ has no database "parley_no_such_database"; create it .* or change DATABASE_URL$/);
+  });
+});
+
+describe('the last line', () => {
+  test('with logs and errors on one terminal, the cause is printed after every log line (embedded database stopped first)', async () => {
+    const squatter = net.createServer();
+    const port = await new Promise<number>((resolve) => squatter.listen(0, '127.0.0.1', () => resolve((squatter.address() as net.AddressInfo).port)));
+    // One file for stdout and stderr, as a terminal shows them: the order is the order written.
+    const file = path.join(scratch, 'combined.log');
+    const fd = fs.openSync(file, 'w');
+    try {
+      const code = await new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
+          cwd: path.resolve(import.meta.dirname, '../..'),
+          env: parleyEnv({ PORT: String(port), PARLEY_DATA_DIR: makeDataDir(), ...SECRET }),
+          stdio: ['ignore', fd, fd],
+        });
+        child.once('exit', (exitCode) => resolve(exitCode));
+      });
+      assert.equal(code, 1);
+      const lines = fs.readFileSync(file, 'utf8').trimEnd().split('\n');
+      assert.ok(lines.some((line) => line.includes('embedded PostgreSQL stopped')), lines.join('\n'));
+      assert.equal(lines.at(-1), `parley: port ${port} on 127.0.0.1 is already in use; stop what uses it or set PORT to a free port`, lines.join('\n'));
+    } finally {
+      fs.closeSync(fd);
+      await new Promise((resolve) => squatter.close(resolve));
+    }
   });
 });
 
