@@ -3,6 +3,7 @@
 // notifications (`onReset`), so that they can stop trusting what they cached.
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { isDatabaseUnavailable } from './errors.ts';
 
 export interface Subscriptions {
   channels: Record<string, (payload: string) => void>;
@@ -26,11 +27,11 @@ export async function startListener(url: string, subscriptions: Subscriptions, l
       retry = null;
       connect().then(
         () => {
-          if (failures > 0) logger.info({ attempts: failures + 1 }, 'notification listener reconnected');
+          if (failures > 0) logger.debug({ attempts: failures + 1 }, 'notification listener reconnected');
           failures = 0;
         },
         (error: unknown) => {
-          if (failures === 0) logger.warn({ reason: (error as Error).message }, 'notification listener could not reconnect; retrying every second');
+          if (failures === 0) logger[isDatabaseUnavailable(error) ? 'debug' : 'warn']({ reason: (error as Error).message }, 'notification listener could not reconnect; retrying every second');
           failures += 1;
           schedule();
         },
@@ -48,7 +49,8 @@ export async function startListener(url: string, subscriptions: Subscriptions, l
       onConnectionError(error);
       if (!connected) return; // connect() or LISTEN fails with it, and schedules the retry
       connected = false;
-      logger.warn({ reason: error.message }, 'notification listener lost its connection; reconnecting');
+      // A database outage is logged once by the health check (or the embedded supervisor).
+      logger[isDatabaseUnavailable(error) ? 'debug' : 'warn']({ reason: error.message }, 'notification listener lost its connection; reconnecting');
       subscriptions.onReset();
       void next.end().catch(() => undefined);
       if (client === next) client = null;

@@ -12,6 +12,8 @@ export class RepeatedErrors {
   private repeating: string | null = null;
   private repeats = 0;
   private loggedAt = 0;
+  /** Whether the current run of failures is a database outage (logged elsewhere). */
+  private outage = false;
 
   constructor(
     private readonly logger: Logger,
@@ -30,23 +32,26 @@ export class RepeatedErrors {
     }
     this.flush();
     this.repeating = text;
-    // An outage is logged once by the database health check; here one short line is enough.
-    if (isDatabaseUnavailable(error)) this.logger.warn({ reason: text, ...fields }, `${this.what} failed: database unavailable`);
+    // An outage is logged once, with its end, by the database health check or the embedded
+    // supervisor: every worker saying it again would bury those two lines, so it says it at debug.
+    this.outage = isDatabaseUnavailable(error);
+    if (this.outage) this.logger.debug({ reason: text, ...fields }, `${this.what} failed: database unavailable`);
     else this.logger.error({ err: error, ...fields }, `${this.what} failed`);
   }
 
   succeeded(): void {
     if (this.failures === 0) return;
     this.flush();
-    this.logger.info({ failures: this.failures }, `${this.what} recovered after ${this.failures} ${this.failures === 1 ? 'failure' : 'failures'}`);
+    this.logger[this.outage ? 'debug' : 'info']({ failures: this.failures }, `${this.what} recovered after ${this.failures} ${this.failures === 1 ? 'failure' : 'failures'}`);
     this.failures = 0;
+    this.outage = false;
     this.repeating = null;
   }
 
   /** One line for the repeats of the current error not yet logged. */
   flush(): void {
     if (this.repeats > 0) {
-      this.logger.warn({ error: this.repeating, count: this.repeats }, `${this.what} failed ${this.repeats} more ${this.repeats === 1 ? 'time' : 'times'} with the same error`);
+      this.logger[this.outage ? 'debug' : 'warn']({ error: this.repeating, count: this.repeats }, `${this.what} failed ${this.repeats} more ${this.repeats === 1 ? 'time' : 'times'} with the same error`);
     }
     this.repeats = 0;
     this.loggedAt = Date.now();

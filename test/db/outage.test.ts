@@ -216,6 +216,15 @@ describe('embedded database', () => {
     assert.equal(lines(server.stdout(), 'the embedded PostgreSQL is running again'), 1);
     assert.equal(lines(server.stdout(), 'the embedded PostgreSQL is unavailable'), 0, 'the supervisor alone logs the outage');
     assert.equal(lines(server.stdout(), 'the embedded PostgreSQL is available again'), 0);
+    // Nothing else warns about it: workers, sweeps and the listener leave the outage to those two lines.
+    await new Promise((resolve) => setTimeout(resolve, 3_000)); // workers back off, then recover
+    const loud = server
+      .stdout()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { level: number; msg: string })
+      .filter((entry) => entry.level >= 40 && !entry.msg.startsWith('the embedded PostgreSQL stopped unexpectedly') && !entry.msg.startsWith('generated a secret key'));
+    assert.deepEqual(loud.map((entry) => entry.msg), [], 'warnings besides the outage line');
   });
 
   test('SIGTERM after the outage exits 0 and stops the restarted postmaster', async () => {
