@@ -80,7 +80,9 @@ async function serve(config: Config): Promise<void> {
         `Try it:  curl -H "X-API-Key: ${running.firstKey}" ${running.url}/platform/v1/whatsapp/contacts\n\n`,
     );
   } else if (running.noActiveKey) {
-    process.stdout.write(`\nNo API key is active. Create one with:\n\n  parley keys create --project default\n\n`);
+    // The command must reach this server's database: name the settings it runs with.
+    const settings = config.databaseUrl !== null ? 'DATABASE_URL=… ' : process.env.PARLEY_DATA_DIR ? `PARLEY_DATA_DIR=${process.env.PARLEY_DATA_DIR} ` : '';
+    process.stdout.write(`\nNo API key is active. Create one with:\n\n  ${settings}npx parley keys create --project default\n\n`);
   }
   running.onFatal((error) => {
     logger.fatal({ reason: error.message }, 'the server cannot go on without its database');
@@ -152,17 +154,25 @@ async function simulate(config: Config, args: string[]): Promise<void> {
   if (!values['phone-number-id']) throw new UsageError('simulate inbound needs --phone-number-id');
   if (!values.from && !values.bsuid) throw new UsageError('simulate inbound needs --from NUMBER or --bsuid ID');
   if (values.text === undefined) throw new UsageError('simulate inbound needs --text');
+  // Meta sends the sender as its international number in digits: spaces, dashes and a + are fine here.
+  if (values.from !== undefined && !/^\+?[\d\s().-]+$/.test(values.from)) throw new UsageError(`--from must be a phone number with its country code, e.g. "+1 555 010 2030" (got "${values.from}")`);
+  const fromDigits = values.from?.replace(/\D/g, '');
+  if (fromDigits !== undefined && (fromDigits.length < 7 || fromDigits.length > 15)) throw new UsageError(`--from must have 7 to 15 digits with its country code (got ${fromDigits.length})`);
   if (values.wait !== undefined && !/^\d+$/.test(values.wait)) throw new UsageError('--wait must be a whole number of seconds');
   const waitSeconds = values.wait === undefined ? 10 : Number(values.wait);
   const secret = config.metaAppSecrets[0];
   if (!secret) throw new Error('PARLEY_META_APP_SECRET must be set (the same value the server uses) to sign the message');
-  const message = inboundTextBody({ phoneNumberId: values['phone-number-id'], from: values.from?.replace(/\D/g, ''), bsuid: values.bsuid, name: values.name, text: values.text });
+  const message = inboundTextBody({ phoneNumberId: values['phone-number-id'], from: fromDigits, bsuid: values.bsuid, name: values.name, text: values.text });
   const body = JSON.stringify(message);
   const base = values.url ?? `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}`;
   const response = await fetch(`${base}/webhooks/meta`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-hub-signature-256': signBody(body, secret) },
     body,
+  }).catch((error: unknown) => {
+    // fetch says only "fetch failed"; the reason (refused, unknown host) is its cause.
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    throw new Error(`could not reach a Parley server at ${base}: ${cause?.code ?? cause?.message ?? describeError(error)}; start one, or pass --url (or set PORT/HOST as the server has them)`);
   });
   const answer = await response.text();
   if (!response.ok) throw new Error(`the server answered ${response.status}: ${answer}`);

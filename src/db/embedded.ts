@@ -295,7 +295,7 @@ export async function openEmbeddedDatabase(dataDir: string, role: EmbeddedRole, 
     const ownerAlive = owner !== null && owner.pid !== process.pid && isAlive(owner.pid);
     if (role === 'server') {
       if (ownerAlive && owner.role === 'server') {
-        throw new Error(`another Parley server (pid ${owner.pid}) is already running on ${dataDir}`);
+        throw new Error(`another Parley server (pid ${owner.pid}) is already running on ${dataDir}; stop it, or set PARLEY_DATA_DIR to another folder for a second server`);
       }
       if (ownerAlive) {
         throw new Error(`a Parley command (pid ${owner.pid}) is using ${dataDir}; start the server when it has finished`);

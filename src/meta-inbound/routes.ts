@@ -88,7 +88,7 @@ export const metaWebhookRoutes: FastifyPluginAsyncTypebox<MetaWebhookOptions> = 
       const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       if (options.appSecrets.length === 0) {
         request.log.error('a Meta webhook arrived but PARLEY_META_APP_SECRET is not set; refusing it');
-        return reply.code(503).send({ error: 'Meta webhooks are not configured on this server' });
+        return reply.code(503).send({ error: 'Meta webhooks are not configured on this server (set PARLEY_META_APP_SECRET)' });
       }
       const header = request.headers['x-hub-signature-256'];
       if (!verifySignature(raw, Array.isArray(header) ? header[0] : header, options.appSecrets)) {

@@ -153,7 +153,8 @@ describe('PORT', () => {
       const revoked = await runParley(['keys', 'revoke', server.firstKey.slice(0, 12)], { DATABASE_URL: database.url });
       assert.equal(revoked.code, 0, revoked.stderr);
       const again = await startParley({ ...env, PORT: String(await freePort()) });
-      await again.waitForStdout(/parley keys create --project default/);
+      await again.waitForStdout(/npx parley keys create --project default/);
+      assert.match(again.stdout(), /DATABASE_URL=… npx parley keys create/, 'the hint says the command needs the same database');
       assert.equal(again.firstKey, null);
       const stopped = await stopParley(again);
       assert.equal(stopped.code, 0, `exit ${JSON.stringify(stopped)}\n${again.stderr()}\n${again.stdout()}`);

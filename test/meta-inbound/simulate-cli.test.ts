@@ -64,3 +64,13 @@ test('--wait 0 reports only that the server stored it', async () => {
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stderr, /^stored by the server \(200\); not waiting for the outcome$/m);
 });
+
+test('a sender that is no phone number is refused before anything is posted; an unreachable server is named', async () => {
+  const letters = await runParley(['simulate', 'inbound', '--phone-number-id', '900000000009', '--from', 'abc', '--text', 'hi', '--url', server.url], env);
+  assert.equal(letters.code, 2, letters.stderr);
+  assert.match(letters.stderr, /^parley: --from must be a phone number with its country code/m);
+  const closed = await freePort(); // nothing listens there
+  const unreachable = await runParley(['simulate', 'inbound', '--phone-number-id', '900000000009', '--from', '+1 555 074 0009', '--text', 'hi', '--url', `http://127.0.0.1:${closed}`], env);
+  assert.equal(unreachable.code, 1, unreachable.stderr);
+  assert.match(unreachable.stderr, new RegExp(`^parley: could not reach a Parley server at http://127\\.0\\.0\\.1:${closed}: ECONNREFUSED; `, 'm'));
+});

@@ -140,6 +140,7 @@ test('a server without an app secret refuses deliveries (503) and stores nothing
   });
   const response = await postMeta(unconfigured, textBody('106540352242922', { waId: '16505550005' }).body, { secret: '' });
   assert.equal(response.status, 503, response.text);
+  assert.match(response.body.error, /PARLEY_META_APP_SECRET/, 'the answer names the setting');
   assert.deepEqual(await storedBodies(unconfigured), []);
 });
 
