@@ -9,6 +9,8 @@ import type { RunningServer } from './server.ts';
 import { createKey, listKeys, revokeKey } from './projects/service.ts';
 import { awaitOutcome, inboundTextBody, type SimulatedOutcome } from './meta-inbound/simulate.ts';
 import { signBody } from './meta-inbound/signature.ts';
+import { listFailures } from './failures/repo.ts';
+import { failureSections, nothingFailed, parseSince } from './failures/report.ts';
 
 const USAGE = `Usage: parley <command>
 
@@ -20,6 +22,10 @@ Commands:
                                      prints only the key. N requests/minute, 0 = unlimited
   keys list                          list keys: prefix, project, rate limit, state, dates
   keys revoke PREFIX                 revoke the key with this prefix (prl_XXXXXXXX or XXXXXXXX)
+  failures [--limit N] [--since 24h|7d|30d|all]
+                                     what background workers set aside with its error: dead
+                                     outbox events, failed Meta bodies, jobs and deliveries,
+                                     newest first, N (20) of each kind; default --since all
   simulate inbound --phone-number-id ID (--from NUMBER | --bsuid ID) --text TEXT
                    [--name NAME] [--url http://127.0.0.1:3000] [--wait SECONDS]
                                      sign a Meta-style inbound message with PARLEY_META_APP_SECRET,
@@ -143,6 +149,25 @@ async function keys(config: Config, args: string[]): Promise<void> {
   throw new UsageError(`unknown keys command "${sub ?? ''}"`);
 }
 
+async function failures(config: Config, args: string[]): Promise<void> {
+  let values: { limit?: string; since?: string };
+  try {
+    ({ values } = parseArgs({ args, options: { limit: { type: 'string' }, since: { type: 'string' } }, strict: true }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.limit !== undefined && !/^[1-9]\d*$/.test(values.limit)) throw new UsageError('--limit must be a whole number above 0');
+  const since = parseSince(values.since ?? 'all');
+  if (!since) throw new UsageError('--since must be a number of hours or days (24h, 7d, 30d) or all');
+  const groups = await withDatabase(config, (db) => listFailures(db, { limit: Number(values.limit ?? 20), sinceSeconds: since.seconds }));
+  if (groups.every((group) => group.count === 0)) {
+    process.stdout.write(`${nothingFailed(since.label)}\n`);
+    return;
+  }
+  const sections = failureSections(groups).map((section) => (section.rows.length === 0 ? `${section.heading}\n` : `${section.heading}\n${alignedTable(section.header, section.rows)}`));
+  process.stdout.write(sections.join('\n'));
+}
+
 async function simulate(config: Config, args: string[]): Promise<void> {
   const [sub, ...rest] = args;
   if (sub !== 'inbound') throw new UsageError(`unknown simulate command "${sub ?? ''}"`);
@@ -222,6 +247,8 @@ async function main(argv: string[]): Promise<void> {
       return keys(config, args);
     case 'simulate':
       return simulate(config, args);
+    case 'failures':
+      return failures(config, args);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
