@@ -163,7 +163,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     }, MINUTE);
     sweep.unref();
     const address = app.server.address();
-    const url = typeof address === 'object' && address ? `http://${config.host}:${address.port}` : `http://${config.host}:${config.port}`;
+    // A wildcard address is no place to send a request to: name this machine's loopback instead.
+    const reachable = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
+    const url = typeof address === 'object' && address ? `http://${reachable}:${address.port}` : `http://${reachable}:${config.port}`;
+    if (!isLoopback(config.host) && config.metricsToken === null) {
+      logger.warn({ host: config.host }, 'GET /metrics is open to anyone who reaches this address; set PARLEY_METRICS_TOKEN');
+    }
     logger.info({ url, database: config.databaseUrl === null ? 'embedded' : 'external', ...(firstKey ? { createdKey: true } : {}) }, 'Parley is listening');
 
     let closing: Promise<void> | null = null;
@@ -212,4 +217,9 @@ function listenError(error: unknown, config: Config): unknown {
   if (code === 'EACCES') return new Error(`not allowed to listen on ${where} (ports below 1024 need privileges); set PORT to 1024 or above`, { cause: error });
   if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new Error(`cannot listen on ${where}: HOST ${config.host} is not an address of this machine; change HOST`, { cause: error });
   return error;
+}
+
+/** Whether only this machine can reach the listener. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }

@@ -48,6 +48,7 @@ export class ServerMetrics {
     const { pool } = options;
     new Gauge({ name: 'parley_db_pool_connections', help: 'Connections the database pool holds open', registers, collect() { this.set(pool.totalCount); } });
     new Gauge({ name: 'parley_db_pool_idle_connections', help: 'Open pool connections not in use', registers, collect() { this.set(pool.idleCount); } });
+    new Gauge({ name: 'parley_db_pool_in_use_connections', help: 'Pool connections checked out by a query or transaction now', registers, collect() { this.set(pool.totalCount - pool.idleCount); } });
     new Gauge({ name: 'parley_db_pool_waiting_clients', help: 'Queries waiting for a pool connection', registers, collect() { this.set(pool.waitingCount); } });
     this.queueDepth = new Gauge({
       name: 'parley_queue_items',

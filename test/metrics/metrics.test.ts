@@ -56,6 +56,7 @@ describe('GET /metrics without PARLEY_METRICS_TOKEN', () => {
     const text = (await scrape(t)).text;
     assert.ok(sample(text, 'parley_db_pool_connections')! >= 1);
     assert.notEqual(sample(text, 'parley_db_pool_idle_connections'), undefined);
+    assert.equal(sample(text, 'parley_db_pool_in_use_connections'), sample(text, 'parley_db_pool_connections')! - sample(text, 'parley_db_pool_idle_connections')!);
     assert.equal(sample(text, 'parley_db_pool_waiting_clients'), 0);
   });
 
