@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { openDatabase, prepareSchema } from './db/database.ts';
+import { describeError } from './db/errors.ts';
 import { createLogger, flushLogs } from './logging.ts';
 import type { RunningServer } from './server.ts';
 import { createKey, listKeys, revokeKey } from './projects/service.ts';
@@ -264,10 +265,3 @@ main(process.argv.slice(2)).catch((error: unknown) => {
   process.stderr.write(`parley: ${message}\n`);
   process.exit(1);
 });
-
-/** Never an empty line: an AggregateError (one per address tried) or a bare code has no message. */
-function describeError(error: unknown): string {
-  if (error instanceof AggregateError && !error.message && error.errors.length > 0) return describeError(error.errors[0]);
-  if (error instanceof Error) return error.message || (error as NodeJS.ErrnoException).code || error.name;
-  return String(error) || 'unknown error';
-}

@@ -7,6 +7,14 @@ export function pgErrorConstraint(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'constraint' in error ? String((error as { constraint: unknown }).constraint) : undefined;
 }
 
+/** deadlock_detected, serialization_failure: a clash between two transactions, not a fault of the row. */
+const TRANSIENT_STATES = new Set(['40P01', '40001']);
+
+/** Whether `error` is a passing conflict with another transaction: the work is retried as it is. */
+export function isTransientConflict(error: unknown): boolean {
+  return TRANSIENT_STATES.has(pgErrorCode(error) ?? '');
+}
+
 /** Socket errors that mean the database server cannot be reached (or just went away). */
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
@@ -42,4 +50,14 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (UNAVAILABLE_MESSAGES.some((pattern) => pattern.test(message))) return true;
   const cause = (error as { cause?: unknown }).cause;
   return cause !== undefined && cause !== error && isDatabaseUnavailable(cause);
+}
+
+/**
+ * An error in one line, never empty: a failed connect is an AggregateError (one per address
+ * tried) with no message of its own, and some errors carry only a code.
+ */
+export function describeError(error: unknown): string {
+  if (error instanceof AggregateError && !error.message && error.errors.length > 0) return describeError(error.errors[0]);
+  if (error instanceof Error) return error.message || (error as NodeJS.ErrnoException).code || error.name;
+  return String(error) || 'unknown error';
 }

@@ -4,7 +4,7 @@
 // database is down they fail on their own and answer 503 (src/http/errors.ts).
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { isDatabaseUnavailable } from './errors.ts';
+import { describeError, isDatabaseUnavailable } from './errors.ts';
 
 export type DatabaseState = 'up' | 'down';
 
@@ -67,7 +67,7 @@ export class DatabaseHealth extends EventEmitter<DatabaseHealthEvents> {
         if (this.current === 'up') {
           this.downSince = Date.now();
           // One line, no stack: the cause is in the message, and a stack says nothing more here.
-          this.logger[this.level === 'info' ? 'warn' : 'debug']({ reason: describe(cause ?? error) }, `${this.what} is unavailable; requests answer 503 until it is back`);
+          this.logger[this.level === 'info' ? 'warn' : 'debug']({ reason: describeError(cause ?? error) }, `${this.what} is unavailable; requests answer 503 until it is back`);
           this.set('down');
         }
         this.timer = setTimeout(() => {
@@ -83,10 +83,4 @@ export class DatabaseHealth extends EventEmitter<DatabaseHealthEvents> {
     this.current = state;
     this.emit('state', state);
   }
-}
-
-function describe(error: unknown): string {
-  if (error instanceof AggregateError && error.errors.length > 0) return describe(error.errors[0]);
-  if (error instanceof Error) return error.message || (error as NodeJS.ErrnoException).code || error.name;
-  return String(error);
 }

@@ -64,8 +64,8 @@ export class PollingLoop {
     this.timer = null;
     this.running = this.pass()
       .then(
-        () => this.succeeded(),
-        (error: unknown) => this.failed(error),
+        () => this.errors.succeeded(),
+        (error: unknown) => this.errors.failed(error),
       )
       .finally(() => {
         this.running = null;
@@ -84,14 +84,6 @@ export class PollingLoop {
   /** The wait after the latest failure: twice the last, from 2 × pollMs up to maxBackoffMs. */
   private backoffMs(): number {
     return Math.min(this.pollMs * 2 ** Math.min(this.failures, 30), this.options.maxBackoffMs ?? 30_000);
-  }
-
-  private failed(error: unknown): void {
-    this.errors.failed(error);
-  }
-
-  private succeeded(): void {
-    this.errors.succeeded();
   }
 
   async stop(): Promise<void> {

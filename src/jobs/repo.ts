@@ -2,6 +2,7 @@
 // number of nodes can work the same table and a job held by a crashed worker comes back.
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
+import { storableText } from '../db/storable-text.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -48,8 +49,7 @@ export async function failJob(db: Executor, id: string, error: string, delaySeco
   await db
     .updateTable('jobs')
     .set({
-      // Text cannot hold NUL; an error that quotes one must still be stored.
-      last_error: error.replace(/\u0000/g, '').slice(0, 2000),
+      last_error: storableText(error),
       locked_until: null,
       run_at: sql`now() + make_interval(secs => ${delaySeconds})`,
       failed_at: final ? sql`now()` : null,

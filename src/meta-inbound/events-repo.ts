@@ -1,6 +1,7 @@
 // SQL for stored Meta webhook bodies.
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
+import { storableText } from '../db/storable-text.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -36,7 +37,7 @@ export async function finishEvent(db: Executor, id: number, state: 'processed' |
  */
 export async function countAttempt(db: Executor, id: number, error: string, final: boolean, retryAfterSeconds = 0): Promise<void> {
   await sql`
-    UPDATE meta_events SET attempts = attempts + 1, note = ${error.replace(/\u0000/g, '').slice(0, 1000)},
+    UPDATE meta_events SET attempts = attempts + 1, note = ${storableText(error, 1000)},
       next_attempt_at = now() + make_interval(secs => ${retryAfterSeconds}::float8),
       state = CASE WHEN ${final} THEN 'failed' ELSE state END,
       processed_at = CASE WHEN ${final} THEN now() ELSE processed_at END

@@ -10,7 +10,7 @@
 // operator can see it.
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
-import { pgErrorCode } from '../db/errors.ts';
+import { isTransientConflict } from '../db/errors.ts';
 import type { Database } from '../db/schema.ts';
 import { BatchWorker } from '../jobs/polling-loop.ts';
 import { emitMetaRaw } from '../webhooks/outbox-repo.ts';
@@ -24,8 +24,6 @@ type Tx = Transaction<Database>;
 const MAX_ATTEMPTS = 5;
 /** The wait after each failed attempt but the last. */
 export const INBOUND_RETRY_SECONDS = [2, 10, 60, 300] as const;
-/** deadlock_detected, serialization_failure. */
-const TRANSIENT = new Set(['40P01', '40001']);
 
 /**
  * PostgreSQL text and jsonb cannot hold U+0000, yet valid JSON may carry one escaped in a
@@ -143,7 +141,7 @@ export class MetaEventWorker extends BatchWorker {
       const message = error instanceof Error ? error.message : String(error);
       // Two workers touching the same users in another order can deadlock; that says nothing
       // about the body, so it is retried without spending one of its attempts.
-      if (TRANSIENT.has(pgErrorCode(error) ?? '')) {
+      if (isTransientConflict(error)) {
         failures.push({ id: event.id, error: message, final: false });
         return;
       }

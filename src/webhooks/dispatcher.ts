@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import { findContactsByIds } from '../contacts/repo.ts';
-import { isDatabaseUnavailable, pgErrorCode } from '../db/errors.ts';
+import { isDatabaseUnavailable, isTransientConflict } from '../db/errors.ts';
 import type { Database } from '../db/schema.ts';
 import { UUID } from '../http/uuid.ts';
 import { BatchWorker } from '../jobs/polling-loop.ts';
@@ -25,8 +25,6 @@ type Tx = Transaction<Database>;
 
 /** Waits before each further try of an event that failed; one try more than entries, then dead. */
 export const DISPATCH_RETRY_SECONDS = [5, 30, 120, 600] as const;
-/** deadlock_detected, serialization_failure: nothing wrong with the event itself. */
-const TRANSIENT = new Set(['40P01', '40001']);
 
 export interface DispatcherOptions {
   pollMs: number;
@@ -102,7 +100,7 @@ export class WebhookDispatcher extends BatchWorker {
         } catch (error) {
           await sql`ROLLBACK TO SAVEPOINT event`.execute(tx);
           await sql`RELEASE SAVEPOINT event`.execute(tx);
-          if (TRANSIENT.has(pgErrorCode(error) ?? '')) {
+          if (isTransientConflict(error)) {
             transient += 1;
             continue;
           }

@@ -2,6 +2,7 @@
 // inactivity sweep. Claims use FOR UPDATE SKIP LOCKED, so any number of nodes share the work.
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
+import { storableText } from '../db/storable-text.ts';
 import type { OutboxEvent } from './payloads.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
@@ -31,9 +32,6 @@ export async function lockUndispatchedEvents(tx: Transaction<Database>, limit: n
     ORDER BY created_at, id LIMIT ${limit} FOR UPDATE SKIP LOCKED`.execute(tx);
   return result.rows;
 }
-
-/** An error message as a text column takes it: without NUL, at most 2000 characters. */
-export const storableText = (text: string): string => text.replace(/\u0000/g, '').slice(0, 2000);
 
 /**
  * Counts a failed dispatch of one event: it waits `retryAfterSeconds` for its next try, or,
