@@ -60,12 +60,19 @@ export function findNul(value: unknown, root: string): string | null {
   return null;
 }
 
-/** preValidation hook: the one place a request's text is checked for NUL. */
-export async function refuseNulCharacters(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-  const found =
-    findNul(request.params, 'path parameter ') ??
-    findNul(request.query, 'query parameter ') ??
-    CHECKED_HEADERS.map((name) => findNul(request.headers[name], `header ${name}`)).find((m) => m !== null) ??
-    findNul(request.body, '');
-  if (found) throw unprocessable(found);
+function headerNul(request: FastifyRequest): string | null {
+  for (const name of CHECKED_HEADERS) {
+    const found = findNul(request.headers[name], `header ${name}`);
+    if (found) return found;
+  }
+  return null;
+}
+
+/**
+ * preValidation hook: the one place a request's text is checked for NUL. Written with `done`
+ * rather than async: it runs on every request, and needs no promise of its own.
+ */
+export function refuseNulCharacters(request: FastifyRequest, _reply: FastifyReply, done: (error?: Error) => void): void {
+  const found = findNul(request.params, 'path parameter ') ?? findNul(request.query, 'query parameter ') ?? headerNul(request) ?? findNul(request.body, '');
+  done(found ? unprocessable(found) : undefined);
 }
