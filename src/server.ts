@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp } from './app.ts';
+import { GraphClient } from './meta-graph/client.ts';
 import type { Config } from './config.ts';
 import { ensureDataDir } from './db/data-dir.ts';
 import { openDatabase, prepareSchema } from './db/database.ts';
@@ -62,6 +63,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const cipher = new TokenCipher(secret.key);
     await checkSecretKey(db, cipher);
     const authenticator = new KeyAuthenticator(db);
+    const graph = new GraphClient({ baseUrl: config.metaGraphUrl, timeoutMs: config.metaTimeoutMs, cipher, logger });
     const runner = new JobRunner(db, jobRegistry(db), logger, { pollMs: config.jobPollMs });
     const inbound = new MetaEventWorker(db, logger, { pollMs: config.jobPollMs, batchSize: INBOUND_BATCH });
     // A stored body wakes this node's worker directly, and the others by a NOTIFY at most
@@ -96,7 +98,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     );
     const embedded = database.embedded;
     const app = await buildApp({
-      db, pool: database.pool, config, logger, authenticator, cipher, onMetaEventStored,
+      db, pool: database.pool, config, logger, authenticator, cipher, graph, onMetaEventStored,
       ...(embedded ? { embeddedUp: () => embedded.state === 'up' } : {}),
     });
     let firstKey: string | null;
@@ -197,6 +199,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
           await dispatcher.stop();
           await deliveries.stop();
           await listener.close();
+          await graph.close();
           await database.close();
           logger.info('Parley stopped');
         })();
