@@ -2,7 +2,7 @@
 // the full Fastify stack.
 import type { FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { buildApp } from '../../src/app.ts';
 import { GraphClient } from '../../src/meta-graph/client.ts';
 import { TokenCipher } from '../../src/phone-numbers/token-cipher.ts';
@@ -62,6 +62,8 @@ export interface StartTestAppOptions {
   metaGraphUrl?: string;
   /** PARLEY_META_TIMEOUT_MS; defaults to 5000. */
   metaTimeoutMs?: number;
+  /** Where the app logs; defaults to silence (TEST_LOG_LEVEL to see it). */
+  logger?: Logger;
   /** The token cipher; defaults to a fresh key (pass another app's to share its numbers). */
   cipher?: TokenCipher;
   /** PARLEY_PUBLIC_URL; defaults to none (links from the request's Host). */
@@ -70,7 +72,7 @@ export interface StartTestAppOptions {
 
 export async function startTestApp(options: StartTestAppOptions = {}): Promise<TestApp> {
   const database = options.database ?? (await createTestDatabase());
-  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const logger = options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const cipher = options.cipher ?? new TokenCipher(randomBytes(32));
   // Port 9 (discard) is closed here: without a stand-in, a call to Meta fails fast as unreachable.
   const graph = new GraphClient({ baseUrl: options.metaGraphUrl ?? 'http://127.0.0.1:9', timeoutMs: options.metaTimeoutMs ?? 5000, cipher, logger });
