@@ -209,7 +209,10 @@ function object(ctx: RouteContext, services: RouteServices, id: string): Answer 
       return ok(SUCCESS);
     }
   }
-  if (!media && !template && !flow) {
+  // An object path names its owner in the query (as Parley and the SDK write it): then the id is
+  // a media, template or flow id, never a number.
+  const addressedAsObject = ctx.query.has('phone_number_id') || ctx.query.has('business_account_id') || services.media.wasDeleted(id);
+  if (!media && !template && !flow && !addressedAsObject) {
     if (method === 'GET' && isWaba(services, id)) return ok(services.accounts.describeWaba(id, fields));
     if (method === 'GET' && NUMERIC.test(id)) return ok(services.accounts.describeNumber(id, fields));
     if (method === 'POST' && NUMERIC.test(id) && !isWaba(services, id)) {

@@ -34,6 +34,8 @@ export interface StandInGraphOptions {
   templateStatus?: 'APPROVED' | 'PENDING';
   /** Refuse template sends (132001) whose name and language the number's WABA does not hold. */
   strictTemplates?: boolean;
+  /** `file_size` of `GET /{media_id}`: a number as Meta sends it (default), or a string as Kapso documents. */
+  fileSizeAs?: 'number' | 'string';
   /** How many calls `requests` keeps (the oldest go first). Default 10,000. */
   keepRequests?: number;
   /** Lines about dropped webhooks and the like; silent by default. */
@@ -178,7 +180,7 @@ export async function startStandInGraph(options: StandInGraphOptions = {}): Prom
   const log = options.log ?? (() => undefined);
   const keep = options.keepRequests ?? 10_000;
   const accounts = new Accounts(options.wabaId ?? SANDBOX_WABA_ID);
-  const media = new MediaStore();
+  const media = new MediaStore(options.fileSizeAs);
   const templates = new TemplateStore(options.templateStatus ?? 'APPROVED');
   const requests: RecordedRequest[] = [];
   const sent = new Map<string, SentMessage>();

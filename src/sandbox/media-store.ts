@@ -61,10 +61,19 @@ class HashingFileSink implements FileSink {
 export class MediaStore {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parley-sandbox-media-'));
   private readonly objects = new Map<string, MediaObject>();
+  /** Deleted ids stay unknown, instead of being taken for phone numbers like any other number. */
+  private readonly deleted = new Set<string>();
   private readonly signingKey = randomBytes(32);
+
+  /** Meta's own answers carry file_size as a number; Kapso's proxy document says a string. */
+  constructor(private readonly fileSizeAs: 'number' | 'string' = 'number') {}
 
   get(id: string): MediaObject | undefined {
     return this.objects.get(id);
+  }
+
+  wasDeleted(id: string): boolean {
+    return this.deleted.has(id);
   }
 
   /** Seeds an object (inbound media in tests): the bytes are written to the temp folder. */
@@ -75,6 +84,7 @@ export class MediaStore {
     fs.writeFileSync(file, bytes);
     const object: MediaObject = { id, phoneNumberId: input.phoneNumberId ?? null, mimeType: input.mimeType, sha256: createHash('sha256').update(bytes).digest('hex'), fileSize: bytes.length, filename: input.filename ?? null, file };
     this.remove(id);
+    this.deleted.delete(id);
     this.objects.set(id, object);
     return object;
   }
@@ -121,6 +131,7 @@ export class MediaStore {
     const object = this.objects.get(id);
     if (!object) return false;
     this.objects.delete(id);
+    this.deleted.add(id);
     fs.rmSync(object.file, { force: true });
     return true;
   }
@@ -141,13 +152,14 @@ export class MediaStore {
       url: `${base}/media-files/${object.id}?sig=${this.signature(object.id)}`,
       mime_type: object.mimeType,
       sha256: object.sha256,
-      file_size: object.fileSize,
+      file_size: this.fileSizeAs === 'string' ? String(object.fileSize) : object.fileSize,
       id: object.id,
     };
   }
 
   clear(): void {
     for (const id of [...this.objects.keys()]) this.remove(id);
+    this.deleted.clear();
   }
 
   close(): void {
