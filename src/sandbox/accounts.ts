@@ -132,7 +132,15 @@ export class Accounts {
         is_official_business_account: false,
         can_send_message: 'AVAILABLE',
         extra_entities: [],
-        profile: { about: 'Sandbox number', address: '', description: '', email: '', profile_picture_url: '', websites: [], vertical: 'OTHER' },
+        profile: {
+          about: 'Sandbox number',
+          address: '1 Sandbox Street',
+          description: 'A number answered by the Parley sandbox',
+          email: 'hello@sandbox.example',
+          profile_picture_url: 'https://sandbox.example/profile.png',
+          websites: ['https://sandbox.example/'],
+          vertical: 'OTHER',
+        },
         settings: { calling: { status: 'DISABLED' }, fallback_language: 'en_US' },
         registered: true,
       };

@@ -21,7 +21,7 @@ after(() => graph.close());
 function form(bytes: Buffer, fields: Record<string, string> = { messaging_product: 'whatsapp', type: 'application/pdf' }, filename = 'report.pdf'): FormData {
   const data = new FormData();
   for (const [name, value] of Object.entries(fields)) data.append(name, value);
-  data.append('file', new Blob([bytes], { type: 'application/pdf' }), filename);
+  data.append('file', new Blob([new Uint8Array(bytes)], { type: 'application/pdf' }), filename);
   return data;
 }
 
