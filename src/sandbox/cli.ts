@@ -66,7 +66,10 @@ export function describeCall(call: RecordedRequest): string {
 }
 
 export async function runSandbox(settings: SandboxSettings, out: NodeJS.WritableStream = process.stdout): Promise<void> {
-  const write = (line: string) => out.write(`${line}\n`);
+  // A closed stdout (piped into `head`, say) ends the printing, not the stand-in.
+  let printing = true;
+  out.on('error', () => (printing = false));
+  const write = (line: string) => void (printing && out.write(`${line}\n`));
   const graph = await startStandInGraph({
     host: settings.host,
     port: settings.port,

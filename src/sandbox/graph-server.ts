@@ -125,15 +125,32 @@ function bearerOf(req: http.IncomingMessage, query: URLSearchParams): string | n
   return query.get('access_token');
 }
 
-async function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > BODY_LIMIT) throw new GraphError(413, 'Request body is too large', 'OAuthException', 100);
-    chunks.push(chunk);
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  // Events rather than async iteration: this is on every send's path.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > BODY_LIMIT) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new GraphError(413, 'Request body is too large', 'OAuthException', 100));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
   }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }
 
 function parseBody(raw: Buffer, contentType: string | undefined): unknown {
@@ -245,9 +262,9 @@ export async function startStandInGraph(options: StandInGraphOptions = {}): Prom
     if (!fits) throw wrongToken();
   };
 
-  async function handle(req: http.IncomingMessage, res: http.ServerResponse, entry: RecordedRequest, url: URL): Promise<Answer | null> {
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse, entry: RecordedRequest, url: { pathname: string; searchParams: URLSearchParams }): Promise<Answer | null> {
     const method = entry.method;
-    const segments = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    const segments = url.pathname.split('/').filter(Boolean).map((s) => (s.includes('%') ? safeDecode(s) : s));
     const upload = isUpload(method, segments.slice(1));
     if (!upload) {
       const raw = await readBody(req);
@@ -301,7 +318,9 @@ export async function startStandInGraph(options: StandInGraphOptions = {}): Prom
 
   const sockets = new Set<Socket>();
   const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://stand-in');
+    const raw = req.url ?? '/';
+    const mark = raw.indexOf('?');
+    const url = { pathname: mark < 0 ? raw : raw.slice(0, mark), searchParams: new URLSearchParams(mark < 0 ? '' : raw.slice(mark + 1)) };
     const entry: RecordedRequest = { method: req.method ?? 'GET', path: url.pathname, query: queryRecord(url.searchParams), headers: req.headers, body: undefined, at: Date.now(), status: null };
     record(entry);
     handle(req, res, entry, url)

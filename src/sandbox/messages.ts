@@ -29,10 +29,10 @@ export interface MarkRead {
 }
 
 let sequence = 0;
-const instance = randomBytes(4);
+const instance = randomBytes(6);
 
 /**
- * `wamid.` + base64, unique within this process and unlikely to repeat across processes. The
+ * `wamid.` + base64, unique within this process (a counter) and across processes (a random prefix). The
  * encoded text is digits and upper-case hex only, whose base64 never holds `+` or `/`, so a
  * wamid can sit in a URL path unescaped, as Meta's do.
  */
@@ -40,7 +40,7 @@ export function freshWamid(recipientDigits: string): string {
   sequence += 1;
   const counter = Buffer.alloc(6);
   counter.writeUIntBE(sequence, 0, 6);
-  const text = `${recipientDigits.replace(/\D/g, '').slice(-15)}15${Buffer.concat([instance, counter, randomBytes(3)]).toString('hex').toUpperCase()}`;
+  const text = `${recipientDigits.replace(/\D/g, '').slice(-15)}15${Buffer.concat([instance, counter]).toString('hex').toUpperCase()}`;
   return `wamid.HBgL${Buffer.from(text).toString('base64')}`;
 }
 
