@@ -33,7 +33,7 @@ Commands:
                                      post it to a running server and report what it made of it
                                      (read from the server's database; --wait 0: do not wait)
   sandbox [--port 4010] [--host 127.0.0.1] [--webhook-url URL] [--app-secret SECRET]
-          [--status-delay-ms 300] [--echo] [--quiet]
+          [--status-delay-ms 300] [--echo] [--quiet] [--no-webhooks]
                                      a stand-in for Meta's Graph API: start Parley with
                                      PARLEY_META_GRAPH_URL pointing at it; it answers sends, media
                                      and templates and posts signed status webhooks to URL

@@ -10,6 +10,8 @@ export interface SandboxSettings {
   port: number;
   webhookUrl: string;
   appSecret: string | null;
+  /** False with --no-webhooks: sends are answered, no statuses posted (the send benchmark). */
+  webhooks: boolean;
   statusDelayMs: number;
   echo: boolean;
   quiet: boolean;
@@ -23,7 +25,7 @@ export function parseSandboxArgs(args: string[], env: NodeJS.ProcessEnv): Sandbo
   try {
     ({ values } = parseArgs({
       args,
-      options: { port: { type: 'string' }, host: { type: 'string' }, 'webhook-url': { type: 'string' }, 'app-secret': { type: 'string' }, 'status-delay-ms': { type: 'string' }, echo: { type: 'boolean' }, quiet: { type: 'boolean' } },
+      options: { port: { type: 'string' }, host: { type: 'string' }, 'webhook-url': { type: 'string' }, 'app-secret': { type: 'string' }, 'status-delay-ms': { type: 'string' }, echo: { type: 'boolean' }, quiet: { type: 'boolean' }, 'no-webhooks': { type: 'boolean' } },
       strict: true,
     }));
   } catch (error) {
@@ -44,7 +46,9 @@ export function parseSandboxArgs(args: string[], env: NodeJS.ProcessEnv): Sandbo
   const fromEnv = (env.PARLEY_META_APP_SECRET ?? '').split(',').map((s) => s.trim()).find(Boolean) ?? null;
   const appSecret = (values['app-secret'] as string | undefined) ?? fromEnv;
   if (appSecret !== null && appSecret.trim() === '') throw new SandboxArgsError('--app-secret must not be empty');
-  return { host: (values.host as string | undefined) ?? '127.0.0.1', port, webhookUrl, appSecret, statusDelayMs: delay, echo: values.echo === true, quiet: values.quiet === true };
+  const webhooks = values['no-webhooks'] !== true;
+  if (!webhooks && (values['webhook-url'] !== undefined || values.echo)) throw new SandboxArgsError('--no-webhooks cannot go with --webhook-url or --echo');
+  return { host: (values.host as string | undefined) ?? '127.0.0.1', port, webhookUrl, appSecret, webhooks, statusDelayMs: delay, echo: values.echo === true, quiet: values.quiet === true };
 }
 
 const time = () => new Date().toISOString().slice(11, 23);
@@ -70,37 +74,13 @@ export async function runSandbox(settings: SandboxSettings, out: NodeJS.Writable
   let printing = true;
   out.on('error', () => (printing = false));
   const write = (line: string) => void (printing && out.write(`${line}\n`));
-  const graph = await startStandInGraph({
-    host: settings.host,
-    port: settings.port,
-    statusDelayMs: settings.statusDelayMs,
-    echo: settings.echo,
-    ...(settings.appSecret ? { webhook: { url: settings.webhookUrl, appSecret: settings.appSecret } } : {}),
-    keepRequests: 1000,
-    log: (line) => write(`${time()} ${line}`),
-    onRequest: settings.quiet ? undefined : (call) => write(describeCall(call)),
-  });
-  write(`Stand-in Graph API listening on ${graph.url} (any version v<major>.<minor>, any Bearer token)`);
-  write('');
-  write('Start Parley beside it with:');
-  write('');
-  write(`  PARLEY_META_GRAPH_URL=${graph.url} PARLEY_META_APP_SECRET=<the same secret> npm start`);
-  write('');
-  if (settings.appSecret) {
-    write(`Status webhooks (sent, delivered, read${settings.echo ? ', then an echo reply' : ''}) go to ${settings.webhookUrl}, ${settings.statusDelayMs} ms apart, signed with the app secret.`);
-  } else {
-    write('No app secret (--app-secret or PARLEY_META_APP_SECRET): sends are answered, but no status webhooks are sent.');
-  }
-  write('Recipients that fail on purpose:');
-  for (const trigger of Object.values(SANDBOX_TRIGGERS)) write(`  ${trigger.example.padEnd(14)} ${trigger.summary}`);
-  write('');
-
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  // Signals are handled from the first moment, so one that comes while the banner is printed
+  // (or before the port is open) still ends in a clean stop with exit code 0.
+  let graph: Awaited<ReturnType<typeof startStandInGraph>> | null = null;
+  let stopRequested: string | null = null;
+  const stop = (running: NonNullable<typeof graph>, signal: string) => {
     write(`${time()} ${signal}: stopping`);
-    graph.close().then(
+    running.close().then(
       () => process.exit(0),
       (error: unknown) => {
         process.stderr.write(`parley: the sandbox did not stop cleanly: ${(error as Error).message}\n`);
@@ -108,6 +88,39 @@ export async function runSandbox(settings: SandboxSettings, out: NodeJS.Writable
       },
     );
   };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  const onSignal = (signal: string) => {
+    if (stopRequested) return;
+    stopRequested = signal;
+    if (graph) stop(graph, signal);
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  const running = await startStandInGraph({
+    host: settings.host,
+    port: settings.port,
+    statusDelayMs: settings.statusDelayMs,
+    echo: settings.echo,
+    ...(settings.appSecret && settings.webhooks ? { webhook: { url: settings.webhookUrl, appSecret: settings.appSecret } } : {}),
+    keepRequests: 1000,
+    log: (line) => write(`${time()} ${line}`),
+    onRequest: settings.quiet ? undefined : (call) => write(describeCall(call)),
+  });
+  graph = running;
+  write(`Stand-in Graph API listening on ${graph.url} (any version v<major>.<minor>, any Bearer token)`);
+  write('');
+  write('Start Parley beside it with:');
+  write('');
+  write(`  PARLEY_META_GRAPH_URL=${graph.url} PARLEY_META_APP_SECRET=<the same secret> npm start`);
+  write('');
+  if (!settings.webhooks) {
+    write('--no-webhooks: sends are answered, but no status webhooks are sent.');
+  } else if (settings.appSecret) {
+    write(`Status webhooks (sent, delivered, read${settings.echo ? ', then an echo reply' : ''}) go to ${settings.webhookUrl}, ${settings.statusDelayMs} ms apart, signed with the app secret.`);
+  } else {
+    write('No app secret (--app-secret or PARLEY_META_APP_SECRET): sends are answered, but no status webhooks are sent.');
+  }
+  write('Recipients that fail on purpose:');
+  for (const trigger of Object.values(SANDBOX_TRIGGERS)) write(`  ${trigger.example.padEnd(14)} ${trigger.summary}`);
+  write('');
+  if (stopRequested) stop(running, stopRequested);
 }

@@ -65,6 +65,12 @@ test('the default webhook URL follows PORT; bad options exit 2 naming the proble
     assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
     assert.match(run.stderr, message);
   }
+  const noHooks = spawnParley(['sandbox', '--port', String(await freePort()), '--no-webhooks', '--quiet'], { PARLEY_META_APP_SECRET: 'from-env' });
+  assert.match(await noHooks.waitForStdout(/Recipients that fail on purpose:/), /--no-webhooks: sends are answered, but no status webhooks are sent/);
+  assert.equal((await stopParley(noHooks)).code, 0);
+  const clash = await runParley(['sandbox', '--no-webhooks', '--echo'], {});
+  assert.equal(clash.code, 2);
+  assert.match(clash.stderr, /--no-webhooks cannot go with/);
   const help = await runParley(['help'], {});
   assert.match(help.stdout, /sandbox \[--port 4010\]/);
 });
