@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Accounts, type PhoneNumberFields, type PhoneNumberState, type WabaFields } from './accounts.ts';
-import { GraphError, invalidParameter, missingToken, unsupported, wrongToken } from './graph-errors.ts';
+import { GraphError, missingToken, unsupported, wrongToken } from './graph-errors.ts';
+import { bearerOf, defaultErrorBody, parseBody, queryRecord, readBody, safeDecode, sendJson } from './graph-http.ts';
 import { type Answer, ownerOf, route, type RouteServices } from './graph-routes.ts';
 import { type MediaObject, MediaStore } from './media-store.ts';
 import type { AcceptedSend } from './messages.ts';
@@ -96,8 +97,6 @@ export interface StandInGraph {
 }
 
 export const SANDBOX_WABA_ID = '102290129340398';
-const JSON_TYPE = 'application/json; charset=UTF-8';
-const BODY_LIMIT = 10 * 1024 * 1024;
 const VERSION = /^v\d{1,3}\.\d{1,3}$/;
 const KEEP_SENT = 100_000;
 
@@ -106,88 +105,6 @@ function faultMatches(match: FaultMatch | undefined, method: string, path: strin
   if (typeof match === 'string') return path.includes(match);
   if (match instanceof RegExp) return match.test(path);
   return match({ method, path });
-}
-
-function defaultErrorBody(status: number) {
-  if (status === 429) return new GraphError(429, '(#4) Application request limit reached', 'OAuthException', 4).body();
-  if (status === 401) return wrongToken().body();
-  if (status >= 500) return new GraphError(status, status === 503 ? 'Service temporarily unavailable' : 'An unknown error has occurred.', 'OAuthException', status === 503 ? 2 : 1).body();
-  return invalidParameter('the stand-in was told to fail this call').body();
-}
-
-function bearerOf(req: http.IncomingMessage, query: URLSearchParams): string | null {
-  const header = req.headers.authorization;
-  if (typeof header === 'string') {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    return match ? match[1]! : null;
-  }
-  // Meta also takes the token in the query (its own paging links do so).
-  return query.get('access_token');
-}
-
-function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  // Events rather than async iteration: this is on every send's path.
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > BODY_LIMIT) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new GraphError(413, 'Request body is too large', 'OAuthException', 100));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.once('error', reject);
-  });
-}
-
-function safeDecode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
-  }
-}
-
-function parseBody(raw: Buffer, contentType: string | undefined): unknown {
-  if (raw.length === 0) return undefined;
-  const text = raw.toString('utf8');
-  if (contentType && /json/i.test(contentType)) {
-    try {
-      return JSON.parse(text);
-    } catch {
-      throw invalidParameter('the request body is not valid JSON');
-    }
-  }
-  if (contentType && /x-www-form-urlencoded/i.test(contentType)) return Object.fromEntries(new URLSearchParams(text));
-  // Meta reads a JSON body even when the client forgot its content type.
-  if (/^\s*[{[]/.test(text)) {
-    try {
-      return JSON.parse(text);
-    } catch {
-      return text;
-    }
-  }
-  return text.length > 4096 ? { bytes: raw.length } : text;
-}
-
-function queryRecord(query: URLSearchParams): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [key, value] of query) {
-    const seen = out[key];
-    out[key] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
-  }
-  return out;
-}
-
-function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
 }
 
 const isUpload = (method: string, segments: string[]) => method === 'POST' && segments.length === 2 && (segments[1] === 'media' || segments[1] === 'assets');
@@ -287,7 +204,7 @@ export async function startStandInGraph(options: StandInGraphOptions = {}): Prom
     if (fault?.kind === 'error') {
       const body = fault.body ?? defaultErrorBody(fault.status);
       if (upload) req.resume();
-      send(res, fault.status, body, fault.headers);
+      sendJson(res, fault.status, body, fault.headers);
       return { status: fault.status, body };
     }
     const token = bearerOf(req, url.searchParams);
@@ -312,7 +229,7 @@ export async function startStandInGraph(options: StandInGraphOptions = {}): Prom
     if (segments[1] !== undefined) checkToken(token, segments[1]);
     const noteBody = (note: unknown) => (entry.body = note);
     const answer = await route({ method, version: segments[0]!, segments: segments.slice(1), query: url.searchParams, token, req, body: entry.body, noteBody }, services);
-    send(res, answer.status, answer.body);
+    sendJson(res, answer.status, answer.body);
     return answer;
   }
 
@@ -339,7 +256,7 @@ export async function startStandInGraph(options: StandInGraphOptions = {}): Prom
           }
           // An upload refused half-way: read the rest so the client sees the answer, not a reset.
           if (!req.complete) req.resume();
-          send(res, failure.status, failure.body(), failure.options.headers);
+          sendJson(res, failure.status, failure.body(), failure.options.headers);
         },
       )
       .finally(() => options.onRequest?.(entry));
