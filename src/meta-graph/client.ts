@@ -122,8 +122,9 @@ export class GraphClient {
       const seconds = (performance.now() - started) / 1000;
       this.calls?.inc({ method: call.method, endpoint, status: String(response.statusCode) });
       this.duration?.observe({ method: call.method, endpoint }, seconds);
-      if (this.options.logger.isLevelEnabled('debug')) {
-        this.options.logger.debug({ method: call.method, endpoint, status: response.statusCode, ms: Math.round(seconds * 1000) }, 'graph api call');
+      // The endpoint's shape only: paths carry ids, queries may carry personal data; never the token.
+      if (this.options.logger.isLevelEnabled('info')) {
+        this.options.logger.info({ method: call.method, endpoint, status: response.statusCode, ms: Math.round(seconds * 10000) / 10 }, 'graph api call');
       }
       const type = response.headers['content-type'];
       return { status: response.statusCode, contentType: typeof type === 'string' ? type : null, headers: response.headers, body: response.body };
