@@ -167,7 +167,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
   await app.register(metaProxyRoutes, {
     prefix: PROXY_PREFIX,
-    deps: { db: deps.db, graph: deps.graph, logger: deps.logger, publicUrl: deps.config.publicUrl ?? null },
+    deps: { db: deps.db, pool: deps.pool, graph: deps.graph, logger: deps.logger, publicUrl: deps.config.publicUrl ?? null },
     auth: { authenticator, limiter, defaultRateLimit: deps.config.defaultRateLimit },
     routes: LOCAL_ROUTES,
   });

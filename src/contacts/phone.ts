@@ -42,3 +42,14 @@ export function brazilianVariant(waId: string): string | null {
   if (withoutNine) return `55${withoutNine[1]}9${withoutNine[2]}`;
   return null;
 }
+
+/**
+ * The WhatsApp IDs a number written in any common form may be stored as: its E.164 digits and,
+ * for a Brazilian mobile number, the other form. null when the text cannot be a phone number.
+ */
+export function storedFormsOf(input: string): string[] | null {
+  const waId = normalisePhone(input);
+  if (waId === null) return null;
+  const variant = brazilianVariant(waId);
+  return variant === null ? [waId] : [waId, variant];
+}

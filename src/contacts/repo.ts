@@ -54,6 +54,13 @@ export interface ContactFilters {
   businessScopedUserId?: string;
   createdAfter?: string;
   createdBefore?: string;
+  /** The contact's WhatsApp ID is one of these (a number and its Brazilian variant). */
+  waIds?: string[];
+  /**
+   * Only contacts with a conversation (active or ended) on this business number (Meta's id):
+   * what "the contacts of a number" means in Parley, which keeps contacts per project.
+   */
+  conversingWith?: string;
 }
 
 function visible(db: Executor, projectId: string) {
@@ -151,8 +158,33 @@ function filterConditions(filters: ContactFilters) {
     if (filters.businessScopedUserId !== undefined) conditions.push(eb('business_scoped_user_id', '=', filters.businessScopedUserId));
     if (filters.createdAfter !== undefined) conditions.push(eb('created_at', '>', filters.createdAfter));
     if (filters.createdBefore !== undefined) conditions.push(eb('created_at', '<', filters.createdBefore));
+    if (filters.waIds !== undefined) conditions.push(eb('wa_id', 'in', filters.waIds));
+    if (filters.conversingWith !== undefined) conditions.push(eb.exists(conversationOnNumber(eb, filters.conversingWith)));
     return eb.and(conditions);
   };
+}
+
+/** A conversation of the contact in the outer query on the business number (probed by conversations_contact_idx). */
+function conversationOnNumber(eb: ExpressionBuilder<Database, 'contacts'>, phoneNumberId: string) {
+  return eb
+    .selectFrom('conversations')
+    .select(sql`1`.as('one'))
+    .whereRef('conversations.contact_id', '=', 'contacts.id')
+    .where('conversations.project_id', '=', eb.ref('contacts.project_id'))
+    .where('conversations.phone_number_id', '=', phoneNumberId);
+}
+
+/** Whether the contact has a conversation (active or ended) on the business number (Meta's id). */
+export async function hasConversationOn(db: Executor, projectId: string, contactId: string, phoneNumberId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('conversations')
+    .select('id')
+    .where('project_id', '=', projectId)
+    .where('contact_id', '=', contactId)
+    .where('phone_number_id', '=', phoneNumberId)
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 /** How many of the newest rows a substring search reads before it turns to the trigram index. */

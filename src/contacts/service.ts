@@ -6,10 +6,10 @@ import { isoMicros } from '../db/connection.ts';
 import { pgErrorCode, pgErrorConstraint } from '../db/errors.ts';
 import type { Database } from '../db/schema.ts';
 import { etagFor, type EntityTag } from '../http/etag.ts';
-import { ApiError, notFound, preconditionFailed, unprocessable } from '../http/errors.ts';
+import { ApiError, badRequest, notFound, preconditionFailed, unprocessable } from '../http/errors.ts';
 import { cursorPage, type CursorRequest, type OffsetRequest } from '../http/pagination.ts';
 import { enqueueJob } from '../jobs/repo.ts';
-import { brazilianVariant, normalisePhone } from './phone.ts';
+import { brazilianVariant, normalisePhone, storedFormsOf } from './phone.ts';
 import * as prepared from './prepared.ts';
 import * as repo from './repo.ts';
 import type { ContactLookup, ContactRow } from './repo.ts';
@@ -135,6 +135,17 @@ function sameInstant(given: string, stored: string): boolean {
   return match !== null && `${match[1]}.${(match[2] ?? '').padEnd(6, '0')}Z` === stored;
 }
 
+/** Filters of a business number's contacts (the proxy's `GET {pnid}/contacts`). */
+export interface NumberContactFilters {
+  /** The contact's number in any common written form with its country code; matched exactly. */
+  waId?: string;
+  customerId?: string;
+  hasCustomer?: boolean;
+}
+
+/** What the proxy's `PATCH {pnid}/contacts/{wa_id}` may change. */
+export type NumberContactChanges = Pick<UpdateContactBody['contact'], 'profile_name' | 'display_name' | 'metadata'>;
+
 export class ContactsService {
   constructor(
     private readonly db: Kysely<Database>,
@@ -230,6 +241,37 @@ export class ContactsService {
   async listByOffset(projectId: string, query: ListContactsQuery, offset: OffsetRequest) {
     const { rows, total } = await repo.listContactsByOffset(this.db, projectId, this.filters(query), (offset.page - 1) * offset.perPage, offset.perPage);
     return { rows: rows.map(toContact), total };
+  }
+
+  /** The contacts with a conversation on one business number (Meta's id), newest first. */
+  async listOfNumber(projectId: string, phoneNumberId: string, filters: NumberContactFilters, cursor: CursorRequest) {
+    let waIds: string[] | undefined;
+    if (filters.waId !== undefined) {
+      waIds = storedFormsOf(filters.waId) ?? undefined;
+      if (waIds === undefined) throw badRequest('wa_id is not a phone number with its country code');
+    }
+    const rows = await repo.listContactsByCursor(
+      this.db,
+      projectId,
+      { conversingWith: phoneNumberId, waIds, customerId: filters.customerId?.toLowerCase(), hasCustomer: filters.hasCustomer },
+      cursor,
+    );
+    const page = cursorPage(rows, cursor, (row) => ({ createdAt: isoMicros(row.created_at), id: row.id }));
+    return { data: page.data.map(toContact), paging: page.paging };
+  }
+
+  /** A contact named as GET /contacts/{identifier} names it, found only when it has a conversation on the number. */
+  async getOfNumber(projectId: string, phoneNumberId: string, identifier: string): Promise<Contact> {
+    const { contact } = await this.get(projectId, identifier);
+    if (!(await repo.hasConversationOn(this.db, projectId, contact.id, phoneNumberId))) throw notFound(CONTACT_NOT_FOUND);
+    return contact;
+  }
+
+  /** Changes a contact of the number; metadata replaces the stored object, as a JSON PATCH does. */
+  async updateOfNumber(projectId: string, phoneNumberId: string, identifier: string, changes: NumberContactChanges): Promise<Contact> {
+    const found = await this.getOfNumber(projectId, phoneNumberId, identifier);
+    const { contact } = await this.update(projectId, found.id, { contact: changes }, { merge: false, ifMatch: null });
+    return contact;
   }
 
   private filters(query: ListContactsQuery): repo.ContactFilters {

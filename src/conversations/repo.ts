@@ -12,6 +12,8 @@ export interface ConversationRow {
   id: string;
   status: 'active' | 'ended';
   phone_number_id: string;
+  /** Parley's id of the number's connection (Kapso's whatsapp_config_id). */
+  phone_number_internal_id: string;
   metadata: unknown;
   messages_count: number;
   last_message_id: string | null;
@@ -39,6 +41,11 @@ export interface ConversationFilters {
   createdBefore?: string;
   lastActiveAfter?: string;
   lastActiveBefore?: string;
+  /** Inclusive bounds on last_active_at (the proxy's last_active_since / last_active_until). */
+  lastActiveSince?: string;
+  lastActiveUntil?: string;
+  /** The contact's WhatsApp ID is one of these (a number and its Brazilian variant). */
+  waIds?: string[];
 }
 
 function visible(db: Executor, projectId: string) {
@@ -51,6 +58,7 @@ function visible(db: Executor, projectId: string) {
       'c.id',
       'c.status',
       'c.phone_number_id',
+      'c.phone_number_internal_id',
       'c.metadata',
       'c.messages_count',
       'c.last_message_id',
@@ -71,8 +79,11 @@ function visible(db: Executor, projectId: string) {
     ]);
 }
 
-export async function findConversation(db: Executor, projectId: string, id: string): Promise<ConversationRow | undefined> {
-  return (await visible(db, projectId).where('c.id', '=', id).executeTakeFirst()) as ConversationRow | undefined;
+/** With `phoneNumberId`, only a conversation of that business number (Meta's id) is found. */
+export async function findConversation(db: Executor, projectId: string, id: string, phoneNumberId?: string): Promise<ConversationRow | undefined> {
+  let query = visible(db, projectId).where('c.id', '=', id);
+  if (phoneNumberId !== undefined) query = query.where('c.phone_number_id', '=', phoneNumberId);
+  return (await query.executeTakeFirst()) as ConversationRow | undefined;
 }
 
 
@@ -87,6 +98,9 @@ function applyFilters(query: VisibleQuery, filters: ConversationFilters): Visibl
   if (filters.createdBefore !== undefined) q = q.where('c.created_at', '<', filters.createdBefore);
   if (filters.lastActiveAfter !== undefined) q = q.where('c.last_active_at', '>', filters.lastActiveAfter);
   if (filters.lastActiveBefore !== undefined) q = q.where('c.last_active_at', '<', filters.lastActiveBefore);
+  if (filters.lastActiveSince !== undefined) q = q.where('c.last_active_at', '>=', filters.lastActiveSince);
+  if (filters.lastActiveUntil !== undefined) q = q.where('c.last_active_at', '<=', filters.lastActiveUntil);
+  if (filters.waIds !== undefined) q = q.where('k.wa_id', 'in', filters.waIds);
   return q;
 }
 

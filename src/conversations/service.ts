@@ -4,7 +4,8 @@ import type { Kysely } from 'kysely';
 import { isoMicros } from '../db/connection.ts';
 import { pgErrorCode, pgErrorConstraint } from '../db/errors.ts';
 import type { Database } from '../db/schema.ts';
-import { conflict, notFound, unprocessable } from '../http/errors.ts';
+import { storedFormsOf } from '../contacts/phone.ts';
+import { badRequest, conflict, notFound, unprocessable } from '../http/errors.ts';
 import { cursorPage, type CursorRequest } from '../http/pagination.ts';
 import * as repo from './repo.ts';
 import type { Conversation, ListConversationsQuery } from './schemas.ts';
@@ -55,6 +56,22 @@ export function phoneDigitsFilter(name: string, value: string | undefined): stri
   return digits;
 }
 
+/** Filters of a business number's conversations (the proxy's `GET {pnid}/conversations`). */
+export interface NumberConversationFilters {
+  status?: 'active' | 'ended';
+  /** Inclusive bounds on last_active_at. */
+  lastActiveSince?: string;
+  lastActiveUntil?: string;
+  /** The contact's number in any common written form with its country code; matched exactly. */
+  phoneNumber?: string;
+}
+
+/** The conversation with the id of its number's connection, which Kapso's proxy calls whatsapp_config_id. */
+export type ConversationOfNumber = Conversation & { whatsapp_config_id: string };
+
+function toConversationOfNumber(row: repo.ConversationRow): ConversationOfNumber {
+  return { ...toConversation(row), whatsapp_config_id: row.phone_number_internal_id };
+}
 
 export class ConversationsService {
   constructor(private readonly db: Kysely<Database>) {}
@@ -83,6 +100,31 @@ export class ConversationsService {
     const row = await repo.findConversation(this.db, projectId, id.toLowerCase());
     if (!row) throw notFound(NOT_FOUND);
     return toConversation(row);
+  }
+
+  /** The conversations of one business number (Meta's id), latest activity first. */
+  async listOfNumber(projectId: string, phoneNumberId: string, filters: NumberConversationFilters, cursor: CursorRequest) {
+    let waIds: string[] | undefined;
+    if (filters.phoneNumber !== undefined) {
+      waIds = storedFormsOf(filters.phoneNumber) ?? undefined;
+      if (waIds === undefined) throw badRequest('phone_number is not a phone number with its country code');
+    }
+    const rows = await repo.listConversations(
+      this.db,
+      projectId,
+      { phoneNumberId, status: filters.status, lastActiveSince: filters.lastActiveSince, lastActiveUntil: filters.lastActiveUntil, waIds },
+      cursor,
+    );
+    const page = cursorPage(rows, cursor, (row) => ({ createdAt: isoMicros(row.last_active_at), id: row.id }), CONVERSATION_CURSOR_COLUMN);
+    return { data: page.data.map(toConversationOfNumber), paging: page.paging };
+  }
+
+  /** A conversation of the project; with `phoneNumberId`, only one of that business number. */
+  async getOfNumber(projectId: string, id: string, phoneNumberId?: string): Promise<ConversationOfNumber> {
+    if (!UUID.test(id)) throw notFound(NOT_FOUND);
+    const row = await repo.findConversation(this.db, projectId, id.toLowerCase(), phoneNumberId);
+    if (!row) throw notFound(NOT_FOUND);
+    return toConversationOfNumber(row);
   }
 
   async setStatus(projectId: string, id: string, status: 'active' | 'ended'): Promise<Conversation> {

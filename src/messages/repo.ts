@@ -43,6 +43,9 @@ export interface MessageFilters {
   status?: string;
   messageType?: string;
   hasMedia?: boolean;
+  /** Inclusive bounds on the message's own time (Meta's timestamp), ISO 8601. */
+  sentSince?: string;
+  sentUntil?: string;
 }
 
 function visible(db: Executor, projectId: string) {
@@ -90,11 +93,16 @@ function applyFilters(query: VisibleQuery, filters: MessageFilters): VisibleQuer
   if (filters.status !== undefined) q = q.where('m.status', '=', filters.status as MessageRow['status']);
   if (filters.messageType !== undefined) q = q.where('m.type', '=', filters.messageType);
   if (filters.hasMedia !== undefined) q = q.where('m.has_media', '=', filters.hasMedia);
+  if (filters.sentSince !== undefined) q = q.where('m.sent_at', '>=', filters.sentSince);
+  if (filters.sentUntil !== undefined) q = q.where('m.sent_at', '<=', filters.sentUntil);
   return q;
 }
 
-export async function findMessage(db: Executor, projectId: string, wamid: string): Promise<MessageRow | undefined> {
-  return (await visible(db, projectId).where('m.wamid', '=', wamid).executeTakeFirst()) as MessageRow | undefined;
+/** With `phoneNumberId`, only a message of that business number (Meta's id) is found. */
+export async function findMessage(db: Executor, projectId: string, wamid: string, phoneNumberId?: string): Promise<MessageRow | undefined> {
+  let query = visible(db, projectId).where('m.wamid', '=', wamid);
+  if (phoneNumberId !== undefined) query = query.where('m.phone_number_id', '=', phoneNumberId);
+  return (await query.executeTakeFirst()) as MessageRow | undefined;
 }
 
 /** One page in (created_at, id) order, newest first, with one extra row to tell whether more follow. */

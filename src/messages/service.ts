@@ -46,6 +46,16 @@ export function toMessage(row: repo.MessageRow): Message {
   } as Message;
 }
 
+/** Filters of a business number's message history (the proxy's `GET {pnid}/messages`). */
+export interface NumberHistoryFilters {
+  conversationId?: string;
+  direction?: 'inbound' | 'outbound';
+  status?: string;
+  /** Inclusive bounds on the message's own time, the instant its `timestamp` shows. */
+  since?: string;
+  until?: string;
+}
+
 export class MessagesService {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -71,6 +81,32 @@ export class MessagesService {
 
   async get(projectId: string, wamid: string): Promise<Message> {
     const row = await repo.findMessage(this.db, projectId, wamid);
+    if (!row) throw notFound(NOT_FOUND);
+    return toMessage(row);
+  }
+
+  /** The messages of one business number (Meta's id), newest first. */
+  async listOfNumber(projectId: string, phoneNumberId: string, filters: NumberHistoryFilters, cursor: CursorRequest) {
+    const rows = await repo.listMessages(
+      this.db,
+      projectId,
+      {
+        phoneNumberId,
+        conversationId: filters.conversationId?.toLowerCase(),
+        direction: filters.direction,
+        status: filters.status,
+        sentSince: filters.since,
+        sentUntil: filters.until,
+      },
+      cursor,
+    );
+    const page = cursorPage(rows, cursor, (row) => ({ createdAt: isoMicros(row.created_at), id: row.id }));
+    return { data: page.data.map(toMessage), paging: page.paging };
+  }
+
+  /** A message of one business number; a message of another number is not found. */
+  async getOfNumber(projectId: string, phoneNumberId: string, wamid: string): Promise<Message> {
+    const row = await repo.findMessage(this.db, projectId, wamid, phoneNumberId);
     if (!row) throw notFound(NOT_FOUND);
     return toMessage(row);
   }

@@ -3,6 +3,7 @@
 import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
+import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Database } from '../db/schema.ts';
 import type { GraphClient } from '../meta-graph/client.ts';
@@ -10,6 +11,8 @@ import type { ProxyTarget, TargetKind } from './target.ts';
 
 export interface ProxyDeps {
   db: Kysely<Database>;
+  /** The pool under `db`, for the contacts service's prepared statements. */
+  pool: pg.Pool;
   graph: GraphClient;
   logger: Logger;
   /** PARLEY_PUBLIC_URL; null: links are built from each request's Host. */

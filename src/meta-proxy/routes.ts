@@ -37,7 +37,7 @@ export interface ProxyPluginOptions {
   authenticatedScope?: (scope: FastifyInstance) => void;
 }
 
-const unsupported = (request: FastifyRequest) =>
+export const unsupported = (request: Pick<FastifyRequest, 'method'>) =>
   new MetaError(400, `Unsupported ${request.method.toLowerCase()} request. Object does not exist, cannot be loaded due to missing permissions, or does not support this operation`, 'GraphMethodException', 100, 33);
 
 export async function metaProxyRoutes(app: FastifyInstance, options: ProxyPluginOptions): Promise<void> {

@@ -15,6 +15,9 @@
 // The document is not ours to ship, so a clone without ../shared has none. Tests that need it are
 // then skipped with a one-line reason (kapsoSkip, kapsoTest, kapsoChecksAlongside), never counted as
 // passed; PARLEY_REQUIRE_SHARED=1 (set by .ci/run) makes its absence a failure instead.
+//
+// The same reading serves Kapso's other document, the proxy's (kapso-proxy-oracle.ts): KapsoOracle
+// takes the document and its deviations, oracleAccess gives the skip rule and loader for a path.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -34,7 +37,14 @@ const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'tr
 const OPENAPI_KEYWORDS = ['example', 'discriminator', 'xml', 'externalDocs'];
 
 /** Where Parley knowingly differs from Kapso: schema component, property, what is allowed in addition. */
-export const PARLEY_DEVIATIONS = [{ schema: 'WhatsappContact', property: 'profile_name', alsoAllow: 'null' as const }];
+export const PARLEY_DEVIATIONS: readonly Deviation[] = [{ schema: 'WhatsappContact', property: 'profile_name', alsoAllow: 'null' }];
+
+/** A property of a schema component that Parley knowingly lets be null as well. */
+export interface Deviation {
+  schema: string;
+  property: string;
+  alsoAllow: 'null';
+}
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
@@ -90,8 +100,14 @@ export class KapsoOracle {
   private readonly operations = new Map<string, Operation>();
   private readonly compiled = new Map<string, ValidateFunction>();
 
-  constructor(document: JsonObject) {
+  /** Where the document came from (for messages). */
+  readonly source: string;
+  private readonly deviations: readonly Deviation[];
+
+  constructor(document: JsonObject, options: { source?: string; deviations?: readonly Deviation[] } = {}) {
     this.document = document;
+    this.source = options.source ?? KAPSO_OPENAPI_PATH;
+    this.deviations = options.deviations ?? PARLEY_DEVIATIONS;
     this.ajv = new Ajv2020({ allErrors: true, strict: true, strictTypes: false, strictRequired: false, validateFormats: true });
     addFormats(this.ajv);
     this.ajv.addVocabulary(OPENAPI_KEYWORDS);
@@ -100,10 +116,10 @@ export class KapsoOracle {
     const schemas = this.components('schemas');
     for (const [name, schema] of Object.entries(schemas)) {
       let translated = translateSchema(schema) as JsonObject;
-      for (const deviation of PARLEY_DEVIATIONS.filter((d) => d.schema === name)) translated = applyDeviation(translated, deviation);
+      for (const deviation of this.deviations.filter((d) => d.schema === name)) translated = applyDeviation(translated, deviation);
       this.ajv.addSchema(translated, `${SCHEMA_BASE}${name}`);
     }
-    for (const deviation of PARLEY_DEVIATIONS) {
+    for (const deviation of this.deviations) {
       if (!(deviation.schema in schemas)) throw new Error(`kapso-oracle: deviation names unknown schema ${deviation.schema}`);
     }
     const paths = document.paths;
@@ -127,7 +143,7 @@ export class KapsoOracle {
 
   operation(operationId: string): Operation {
     const op = this.operations.get(operationId);
-    if (!op) throw new Error(`kapso-oracle: no operation ${operationId} in ${KAPSO_OPENAPI_PATH}`);
+    if (!op) throw new Error(`kapso-oracle: no operation ${operationId} in ${this.source}`);
     return op;
   }
 
@@ -237,7 +253,7 @@ export class KapsoOracle {
   }
 }
 
-function applyDeviation(schema: JsonObject, deviation: (typeof PARLEY_DEVIATIONS)[number]): JsonObject {
+function applyDeviation(schema: JsonObject, deviation: Deviation): JsonObject {
   const properties = schema.properties;
   if (!isObject(properties) || !isObject(properties[deviation.property])) {
     throw new Error(`kapso-oracle: deviation names unknown property ${deviation.schema}.${deviation.property}`);
@@ -245,55 +261,95 @@ function applyDeviation(schema: JsonObject, deviation: (typeof PARLEY_DEVIATIONS
   return { ...schema, properties: { ...properties, [deviation.property]: allowNull(properties[deviation.property] as JsonObject) } };
 }
 
-let loaded: KapsoOracle | undefined;
-
 const REQUIRE_VARIABLE = 'PARLEY_REQUIRE_SHARED';
 
-/**
- * `false` when the tests that need Kapso's document can run; otherwise the one-line reason to skip
- * them (node:test's `skip` option). With PARLEY_REQUIRE_SHARED=1 it is always `false`, so a missing
- * document fails those tests rather than skipping them.
- */
-export function kapsoSkip(): false | string {
-  if (process.env[REQUIRE_VARIABLE] === '1' || existsSync(KAPSO_OPENAPI_PATH)) return false;
-  const where = process.env.PARLEY_KAPSO_OPENAPI ?? '../shared/reference/kapso/openapi-platform.yaml beside the repository';
-  return `Kapso's OpenAPI document is absent (${where}); ${REQUIRE_VARIABLE}=1 makes this a failure`;
+/** One of Kapso's documents as an oracle: where it is, what it is called, and how Parley deviates. */
+export interface OracleDocument {
+  path: string;
+  /** "Kapso's OpenAPI document" */
+  title: string;
+  /** Where it is expected, in words, when it is absent. */
+  expected: string;
+  /** The variable that names another copy, if any. */
+  overrideVariable: string;
+  deviations: readonly Deviation[];
 }
 
-/** A test that is all about Kapso's document: skipped, with the reason, when the document is absent. */
-export function kapsoTest(name: string, fn: () => void | Promise<void>): Promise<void> {
-  return test(name, { skip: kapsoSkip() }, fn);
+/** The skip rule, the test wrappers and the loader for one document. */
+export interface OracleAccess {
+  skip(): false | string;
+  test(name: string, fn: () => void | Promise<void>): Promise<void>;
+  checksAlongside(what: string): KapsoChecks;
+  oracle(): KapsoOracle;
+}
+
+export function oracleAccess(source: OracleDocument): OracleAccess {
+  let loaded: KapsoOracle | undefined;
+
+  /**
+   * `false` when the tests that need the document can run; otherwise the one-line reason to skip
+   * them (node:test's `skip` option). With PARLEY_REQUIRE_SHARED=1 it is always `false`, so a missing
+   * document fails those tests rather than skipping them.
+   */
+  const skip = (): false | string => {
+    if (process.env[REQUIRE_VARIABLE] === '1' || existsSync(source.path)) return false;
+    const where = process.env[source.overrideVariable] ?? source.expected;
+    return `${source.title} is absent (${where}); ${REQUIRE_VARIABLE}=1 makes this a failure`;
+  };
+
+  /** The oracle, loaded once per process. Throws (failing the test) when the document is missing. */
+  const oracle = (): KapsoOracle => {
+    if (loaded) return loaded;
+    if (!existsSync(source.path)) {
+      throw new Error(`${source.title} is missing: expected it at ${source.path} (${source.expected.replace(' beside ', ' next to ')}). The conformance tests cannot run without it.`);
+    }
+    const document = parse(readFileSync(source.path, 'utf8')) as unknown;
+    if (!isObject(document) || typeof document.openapi !== 'string') throw new Error(`${source.path} is not an OpenAPI document`);
+    loaded = new KapsoOracle(document, { source: source.path, deviations: source.deviations });
+    return loaded;
+  };
+
+  return {
+    skip,
+    oracle,
+    /** A test that is all about the document: skipped, with the reason, when the document is absent. */
+    test: (name, fn) => test(name, { skip: skip() }, fn),
+    /**
+     * For a file whose tests check behaviour and, on the way, that each answer is what Kapso documents.
+     * With the document present the checks run inline (the oracle's own assertions). Without it the
+     * behaviour is still tested, the Kapso checks are left out, and one test named after `what` is
+     * registered as skipped, so the summary says what was not checked rather than counting it as passed.
+     */
+    checksAlongside: (what) => {
+      const reason = skip();
+      if (reason) {
+        test(`${what} are what ${source.title.replace(/ OpenAPI document$/, ' document')} describes`, { skip: reason }, () => undefined);
+        return { assertResponse: () => undefined, assertComponent: () => undefined };
+      }
+      return {
+        assertResponse: (operationId, status, body) => oracle().assertResponse(operationId, status, body),
+        assertComponent: (name, body) => oracle().assertComponent(name, body),
+      };
+    },
+  };
 }
 
 /** The checks that tests of behaviour make along the way (see kapsoChecksAlongside). */
 export type KapsoChecks = Pick<KapsoOracle, 'assertResponse' | 'assertComponent'>;
 
-/**
- * For a file whose tests check behaviour and, on the way, that each answer is what Kapso documents.
- * With the document present the checks run inline (the oracle's own assertions). Without it the
- * behaviour is still tested, the Kapso checks are left out, and one test named after `what` is
- * registered as skipped, so the summary says what was not checked rather than counting it as passed.
- */
-export function kapsoChecksAlongside(what: string): KapsoChecks {
-  const reason = kapsoSkip();
-  if (reason) {
-    test(`${what} are what Kapso's document describes`, { skip: reason }, () => undefined);
-    return { assertResponse: () => undefined, assertComponent: () => undefined };
-  }
-  return {
-    assertResponse: (operationId, status, body) => kapsoOracle().assertResponse(operationId, status, body),
-    assertComponent: (name, body) => kapsoOracle().assertComponent(name, body),
-  };
-}
+const platform = oracleAccess({
+  path: KAPSO_OPENAPI_PATH,
+  title: "Kapso's OpenAPI document",
+  expected: '../shared/reference/kapso/openapi-platform.yaml beside the repository',
+  overrideVariable: 'PARLEY_KAPSO_OPENAPI',
+  deviations: PARLEY_DEVIATIONS,
+});
 
-/** The oracle, loaded once per process. Throws (failing the test) when the document is missing. */
-export function kapsoOracle(): KapsoOracle {
-  if (loaded) return loaded;
-  if (!existsSync(KAPSO_OPENAPI_PATH)) {
-    throw new Error(`Kapso's OpenAPI document is missing: expected it at ${KAPSO_OPENAPI_PATH} (../shared/reference/kapso/openapi-platform.yaml next to the repository). The conformance tests cannot run without it.`);
-  }
-  const document = parse(readFileSync(KAPSO_OPENAPI_PATH, 'utf8')) as unknown;
-  if (!isObject(document) || typeof document.openapi !== 'string') throw new Error(`${KAPSO_OPENAPI_PATH} is not an OpenAPI document`);
-  loaded = new KapsoOracle(document);
-  return loaded;
-}
+/** Whether the Platform document's tests can run (false), or why they are skipped. */
+export const kapsoSkip = platform.skip;
+/** A test that is all about the Platform document. */
+export const kapsoTest = platform.test;
+/** The Platform document's checks, made along the way by a file that tests behaviour. */
+export const kapsoChecksAlongside = platform.checksAlongside;
+/** The Platform document's oracle, loaded once per process. */
+export const kapsoOracle = platform.oracle;
