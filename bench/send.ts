@@ -108,7 +108,7 @@ async function main(): Promise<void> {
   const dataDir = freshDataDir(startedAt);
 
   const sandboxPort = await freePort();
-  const sandbox = startChild('sandbox', ['--import', 'tsx', 'src/main.ts', 'sandbox', '--port', String(sandboxPort), '--no-webhooks'], { ...process.env, LOG_LEVEL: 'warn' }, path.join(dataDir, 'sandbox.log'));
+  const sandbox = startChild('sandbox', ['--import', 'tsx', 'src/main.ts', 'sandbox', '--port', String(sandboxPort), '--no-webhooks', '--quiet'], { ...process.env, LOG_LEVEL: 'warn' }, path.join(dataDir, 'sandbox.log'));
   const graphUrl = `http://127.0.0.1:${sandboxPort}`;
   await waitForHttp(sandbox, `${graphUrl}/v23.0/`, 60_000);
 
