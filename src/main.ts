@@ -1,4 +1,4 @@
-// The `parley` command: serve | migrate | keys create|list|revoke. Thin commands over services.
+// The `parley` command: serve | migrate | keys create|list|revoke | failures | simulate | sandbox. Thin commands over services.
 // Machine-readable output (a new key) goes to stdout; logs go to stderr for every command but
 // `serve`, so `KEY=$(parley keys create --project acme)` captures exactly the key.
 import { parseArgs } from 'node:util';
@@ -32,6 +32,13 @@ Commands:
                                      sign a Meta-style inbound message with PARLEY_META_APP_SECRET,
                                      post it to a running server and report what it made of it
                                      (read from the server's database; --wait 0: do not wait)
+  sandbox [--port 4010] [--host 127.0.0.1] [--webhook-url URL] [--app-secret SECRET]
+          [--status-delay-ms 300] [--echo] [--quiet]
+                                     a stand-in for Meta's Graph API: start Parley with
+                                     PARLEY_META_GRAPH_URL pointing at it; it answers sends, media
+                                     and templates and posts signed status webhooks to URL
+                                     (default http://127.0.0.1:$PORT/webhooks/meta, signed with
+                                     PARLEY_META_APP_SECRET); prints each call, never a token
 
 Configuration comes from the environment: PORT, HOST, DATABASE_URL, PARLEY_DATA_DIR, LOG_LEVEL,
 LOG_FORMAT, PARLEY_SECRET_KEY, PARLEY_META_APP_SECRET, PARLEY_META_VERIFY_TOKEN … (see the README).`;
@@ -235,6 +242,16 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(`${USAGE}\n`);
     return;
+  }
+  // The sandbox stands in for Meta: it needs neither Parley's configuration nor its database.
+  if (command === 'sandbox') {
+    const { parseSandboxArgs, runSandbox, SandboxArgsError } = await import('./sandbox/cli.ts');
+    try {
+      return await runSandbox(parseSandboxArgs(args, process.env));
+    } catch (error) {
+      if (error instanceof SandboxArgsError) throw new UsageError(error.message);
+      throw error;
+    }
   }
   const config = loadConfig();
   switch (command) {
