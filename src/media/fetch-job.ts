@@ -47,8 +47,10 @@ export async function fetchMessageMedia(deps: MediaFetchDeps, projectId: string,
   if (object.status !== 200) throw new Error(`Meta answered ${object.status} for media ${media.id}: ${metaMessage(object.body)}`);
   const described = (object.body ?? {}) as { url?: unknown; mime_type?: unknown; file_size?: unknown };
   if (typeof described.url !== 'string') throw new Error(`Meta's media object ${media.id} has no url`);
-  if (typeof described.file_size === 'number' && described.file_size > MAX_MEDIA_BYTES) {
-    throw new Error(`media ${media.id} is ${described.file_size} bytes, more than the ${MAX_MEDIA_BYTES} Parley stores`);
+  // Meta sends file_size as a number; Kapso documents it as a string of digits.
+  const declaredSize = Number(described.file_size);
+  if (Number.isFinite(declaredSize) && declaredSize > MAX_MEDIA_BYTES) {
+    throw new Error(`media ${media.id} is ${declaredSize} bytes, more than the ${MAX_MEDIA_BYTES} Parley stores`);
   }
 
   const download = await deps.graph.download(described.url, message.access_token_sealed, FETCH_TIMEOUT_MS);

@@ -18,7 +18,7 @@ export const MediaIngestBody = Type.Object(
       { additionalProperties: false },
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ media_ingest: { phone_number_id: '106540352242922', source: 'https://cdn.example.com/invoice.pdf', filename: 'invoice.pdf' } }] },
 );
 export type MediaIngestBody = Static<typeof MediaIngestBody>;
 
@@ -49,6 +49,7 @@ const EXAMPLE = {
 
 export const ingestMediaSchema = {
   tags: ['Media'],
+  operationId: 'uploadWhatsappMedia',
   summary: 'Upload media from a URL',
   description:
     'Downloads the file at `source` (public addresses only) and uploads it to Meta for the number; send it with the returned `media_id`. ' +
