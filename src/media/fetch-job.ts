@@ -95,7 +95,7 @@ export async function fetchMessageMedia(deps: MediaFetchDeps, projectId: string,
     // A failed write leaves the download half-read: free the connection either way.
     download.body.destroy();
   }
-  deps.logger.info({ message: messageId, media: media.id }, 'stored inbound media');
+  deps.logger.debug({ message: messageId, media: media.id }, 'stored inbound media');
 }
 
 /** The job kinds of media; run by a runner of their own so that large downloads never hold up other jobs. */

@@ -1,4 +1,4 @@
-// Streaming, measured: a real `parley serve` process takes a 50 MB upload through the proxy and
+// A real `parley serve` process: streaming, measured — it takes a 50 MB upload through the proxy and
 // serves a 50 MB download by its signed link, and its resident memory stays within 30 MB of
 // what it was at rest. The bytes are generated as they are sent; nothing is kept on disk.
 import assert from 'node:assert/strict';
@@ -8,13 +8,16 @@ import http from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, test } from 'node:test';
+import { signBody } from '../../src/meta-inbound/signature.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
-import { cleanupProcesses, freePort, type ServerProcess, startParley, stopParley } from '../helpers/process.ts';
+import { envelope, freshUser, unix, wamid } from '../helpers/meta.ts';
+import { cleanupProcesses, freePort, type ServerProcess, startParley, stopParley, waitFor } from '../helpers/process.ts';
 import { type MediaUpstream, patternStream, startMediaUpstream, TEST_TOKEN } from './media-upstream.ts';
 
 const MB = 1024 * 1024;
 const SIZE = 50 * MB;
 const BOUNDARY = '----memory-test';
+const APP_SECRET = 'memory-test-secret';
 
 function rssBytes(pid: number): number {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -75,7 +78,7 @@ function download(url: string): Promise<{ status: number; bytes: number }> {
   });
 }
 
-describe('memory of a server moving 50 MB each way', () => {
+describe('media in a real server process', () => {
   let database: TestDatabase;
   let meta: MediaUpstream;
   let server: ServerProcess;
@@ -90,6 +93,8 @@ describe('memory of a server moving 50 MB each way', () => {
       PORT: String(await freePort()),
       PARLEY_SECRET_KEY: randomBytes(32).toString('hex'),
       PARLEY_META_GRAPH_URL: meta.url,
+      PARLEY_META_APP_SECRET: APP_SECRET,
+      PARLEY_JOB_POLL_MS: '200',
     });
     key = server.firstKey!;
     assert.ok(key, server.stdout());
@@ -139,5 +144,26 @@ describe('memory of a server moving 50 MB each way', () => {
     const grown = peak - resting;
     t.diagnostic(`resting ${(resting / MB).toFixed(1)} MB, peak ${(peak / MB).toFixed(1)} MB`);
     assert.ok(grown < 30 * MB, `RSS grew by ${(grown / MB).toFixed(1)} MB (resting ${(resting / MB).toFixed(1)} MB, peak ${(peak / MB).toFixed(1)} MB)`);
+  });
+
+  test("the server's own media runner fetches inbound media and serves it", async () => {
+    meta.addMedia({ id: '9101', mimeType: 'image/jpeg', bytes: Buffer.from('jpeg bytes from Meta') });
+    const user = freshUser();
+    const id = wamid();
+    const raw = JSON.stringify(envelope(phoneNumberId, 'messages', {
+      contacts: [{ profile: { name: 'Ida' }, wa_id: user.waId }],
+      messages: [{ id, from: user.waId, timestamp: unix(new Date()), type: 'image', image: { id: '9101', mime_type: 'image/jpeg' } }],
+    }));
+    const posted = await fetch(`${server.url}/webhooks/meta`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': signBody(raw, APP_SECRET) }, body: raw });
+    assert.equal(posted.status, 200);
+    let mediaUrl: string | undefined;
+    await waitFor(async () => {
+      const response = await fetch(`${server.url}/platform/v1/whatsapp/messages/${encodeURIComponent(id)}`, { headers: { 'x-api-key': key } });
+      mediaUrl = response.status === 200 ? ((await response.json()) as any).data.kapso.media_url : undefined;
+      return mediaUrl !== undefined;
+    }, 'the inbound image to be stored');
+    const served = await fetch(mediaUrl!);
+    assert.equal(served.status, 200);
+    assert.equal(await served.text(), 'jpeg bytes from Meta');
   });
 });

@@ -24,11 +24,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       data bytea NOT NULL,
       PRIMARY KEY (file_id, seq)
     )`.execute(db);
+  // A redelivered message must not queue a second fetch while the first waits (src/media/repo.ts).
+  await sql`CREATE INDEX jobs_media_fetch_message_idx ON jobs ((payload ->> 'message_id')) WHERE kind = 'media.fetch'`.execute(db);
   // Images, audio and video arrive compressed already: compressing them again costs CPU for nothing.
   await sql`ALTER TABLE media_chunks ALTER COLUMN data SET STORAGE EXTERNAL`.execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`DROP INDEX jobs_media_fetch_message_idx`.execute(db);
   await sql`DROP TABLE media_chunks`.execute(db);
   await sql`DROP TABLE media_files`.execute(db);
 }
