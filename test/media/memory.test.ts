@@ -1,6 +1,7 @@
 // A real `parley serve` process: streaming, measured — it takes a 50 MB upload through the proxy and
 // serves a 50 MB download by its signed link, and its resident memory stays within 30 MB of
-// what it was at rest. The bytes are generated as they are sent; nothing is kept on disk.
+// what it was at rest. The bytes are generated as they are sent; nothing is kept on disk. And the
+// server's own media runner (started in src/server.ts) fetches an inbound image and serves it.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
