@@ -19,10 +19,14 @@ import { errorHandler } from './http/errors.ts';
 import { API_DESCRIPTION, API_TAGS, DOCS_PATH, docsPageConfiguration, healthSchema, readinessSchema } from './http/openapi.ts';
 import { refuseNulCharacters } from './http/nul-character.ts';
 import { marketingPreferenceRoutes } from './marketing-preferences/routes.ts';
+import { MEDIA_LINK_KEY_PURPOSE, MediaLinkSigner } from './media/link-signer.ts';
+import { MediaLinks } from './media/links.ts';
+import { mediaRoutes } from './media/routes.ts';
 import { messageRoutes } from './messages/routes.ts';
 import { metaWebhookRoutes } from './meta-inbound/routes.ts';
 import type { GraphClient } from './meta-graph/client.ts';
 import { LOCAL_ROUTES } from './meta-proxy/local-routes.ts';
+import { mediaDownloadRoute } from './meta-proxy/media.ts';
 import { metaProxyRoutes, PROXY_PREFIX } from './meta-proxy/routes.ts';
 import { installMetrics } from './metrics/routes.ts';
 import { phoneNumberRoutes } from './phone-numbers/routes.ts';
@@ -150,6 +154,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get(`${API_PREFIX}/openapi.json`, { schema: { hide: true } }, async () => app.swagger());
 
   const authenticator = deps.authenticator ?? new KeyAuthenticator(deps.db);
+  const mediaSigner = new MediaLinkSigner(deps.cipher.deriveKey(MEDIA_LINK_KEY_PURPOSE));
+  const mediaLinks = new MediaLinks(mediaSigner, deps.config.publicUrl ?? null);
   const limiter = new RateLimiter();
   await app.register(
     async (api) => {
@@ -158,7 +164,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(customerRoutes, { db: deps.db });
       await api.register(phoneNumberRoutes, { db: deps.db, cipher: deps.cipher });
       await api.register(conversationRoutes, { db: deps.db });
-      await api.register(messageRoutes, { db: deps.db });
+      await api.register(messageRoutes, { db: deps.db, mediaLinks });
+      await api.register(mediaRoutes, { db: deps.db, graph: deps.graph, allowPrivate: deps.config.allowPrivateWebhooks });
       await api.register(marketingPreferenceRoutes, { db: deps.db });
       await api.register(webhookDeliveryRoutes, { db: deps.db });
       await api.register(webhookRoutes, { db: deps.db, allowPrivateWebhooks: deps.config.allowPrivateWebhooks });
@@ -167,9 +174,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
   await app.register(metaProxyRoutes, {
     prefix: PROXY_PREFIX,
-    deps: { db: deps.db, pool: deps.pool, graph: deps.graph, logger: deps.logger, publicUrl: deps.config.publicUrl ?? null },
+    deps: { db: deps.db, pool: deps.pool, graph: deps.graph, logger: deps.logger, publicUrl: deps.config.publicUrl ?? null, mediaLinks },
     auth: { authenticator, limiter, defaultRateLimit: deps.config.defaultRateLimit },
     routes: LOCAL_ROUTES,
+    publicRoutes: (scope) => mediaDownloadRoute(scope, { db: deps.db, graph: deps.graph, signer: mediaSigner }),
   });
   await app.register(metaWebhookRoutes, { db: deps.db, verifyToken: deps.config.metaVerifyToken, appSecrets: deps.config.metaAppSecrets, onStored: deps.onMetaEventStored });
   return app as unknown as FastifyInstance;

@@ -19,6 +19,7 @@ import { JobRunner } from './jobs/runner.ts';
 import { RepeatedErrors } from './jobs/repeated-errors.ts';
 import { endIdleConversations } from './conversations/ingest-repo.ts';
 import { applyLateParkedStatuses } from './messages/ingest-repo.ts';
+import { mediaJobRegistry } from './media/fetch-job.ts';
 import { META_EVENTS_CHANNEL, purgeHandledEvents } from './meta-inbound/events-repo.ts';
 import { MetaEventWorker } from './meta-inbound/worker.ts';
 import { checkSecretKey, loadOrCreateSecretKey, TokenCipher } from './phone-numbers/token-cipher.ts';
@@ -65,6 +66,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const authenticator = new KeyAuthenticator(db);
     const graph = new GraphClient({ baseUrl: config.metaGraphUrl, timeoutMs: config.metaTimeoutMs, cipher, logger });
     const runner = new JobRunner(db, jobRegistry(db), logger, { pollMs: config.jobPollMs });
+    // Inbound media downloads run on a runner of their own: a 100 MB fetch never delays erasures.
+    const mediaRunner = new JobRunner(db, mediaJobRegistry({ db, graph, logger }), logger, { pollMs: config.jobPollMs, batchSize: 2 });
     const inbound = new MetaEventWorker(db, logger, { pollMs: config.jobPollMs, batchSize: INBOUND_BATCH });
     // A stored body wakes this node's worker directly, and the others by a NOTIFY at most
     // every 100 ms (this node hears it too; a spare wake-up costs one empty batch).
@@ -80,7 +83,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       {
         channels: {
           [KEY_REVOKED_CHANNEL]: (prefix) => authenticator.forget(prefix),
-          [JOBS_CHANNEL]: () => runner.wake(),
+          [JOBS_CHANNEL]: () => {
+            runner.wake();
+            mediaRunner.wake();
+          },
           [META_EVENTS_CHANNEL]: () => inbound.wake(),
           [WEBHOOK_EVENTS_CHANNEL]: () => dispatcher.wake(),
           [WEBHOOK_DELIVERIES_CHANNEL]: () => deliveries.wake(),
@@ -88,6 +94,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         onReset: () => {
           authenticator.forgetAll();
           runner.wake();
+          mediaRunner.wake();
           inbound.wake();
           dispatcher.wake();
           deliveries.wake();
@@ -116,6 +123,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       throw listenError(error, config);
     }
     runner.start();
+    mediaRunner.start();
     inbound.start();
     dispatcher.start();
     deliveries.start();
@@ -195,6 +203,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
           await app.close();
           notifyInbound.stop();
           await runner.stop();
+          await mediaRunner.stop();
           await inbound.stop();
           await dispatcher.stop();
           await deliveries.stop();

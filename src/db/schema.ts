@@ -247,6 +247,25 @@ export interface WebhookInactivityNoticesTable {
   last_active_at: string;
 }
 
+export interface MediaFilesTable {
+  id: Generated<string>;
+  project_id: string;
+  message_id: string;
+  /** Meta's media id, as the message named it. */
+  media_id: string;
+  mime_type: string;
+  filename: string | null;
+  byte_size: number;
+  sha256: string;
+  created_at: Generated<string>;
+}
+
+export interface MediaChunksTable {
+  file_id: string;
+  seq: number;
+  data: Buffer;
+}
+
 export interface Database {
   projects: ProjectsTable;
   api_keys: ApiKeysTable;
@@ -266,4 +285,6 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
   webhook_inactivity_notices: WebhookInactivityNoticesTable;
+  media_files: MediaFilesTable;
+  media_chunks: MediaChunksTable;
 }

@@ -26,6 +26,7 @@ export const API_TAGS = [
   },
   { name: 'Conversations', description: 'One thread per business number and contact, opened by inbound traffic; end or reopen it.' },
   { name: 'Messages', description: "Messages received and sent, in Meta's message format with Parley's delivery status and a readable preview." },
+  { name: 'Media', description: 'Files for sending: fetched from a public URL and uploaded to Meta for one of your numbers.' },
   { name: 'Webhooks', description: 'Endpoints Parley POSTs events to, signed with HMAC-SHA256: project webhooks for contacts and numbers, number webhooks for messages and conversations.' },
   { name: 'Webhook Deliveries', description: 'The log of every event sent to your webhooks, with its attempts, status and errors, kept for 30 days.' },
   { name: 'Meta webhooks', description: 'The endpoint Meta calls with WhatsApp traffic. Configure its URL in your Meta app; it needs no API key.' },

@@ -32,6 +32,11 @@ export interface MessageRow {
   display_name: string | null;
   profile_name: string | null;
   display_phone_number: string | null;
+  /** The stored file of a media message (src/media/), null until it is fetched. */
+  media_file_id: string | null;
+  media_mime_type: string | null;
+  media_filename: string | null;
+  media_byte_size: number | null;
 }
 
 export interface MessageFilters {
@@ -54,6 +59,7 @@ function visible(db: Executor, projectId: string) {
     .innerJoin('contacts as k', 'k.id', 'm.contact_id')
     .innerJoin('conversations as c', 'c.id', 'm.conversation_id')
     .innerJoin('phone_numbers as p', 'p.internal_id', 'c.phone_number_internal_id')
+    .leftJoin('media_files as f', 'f.message_id', 'm.id')
     .where('m.project_id', '=', projectId)
     .where('k.erased_at', 'is', null)
     .where('m.type', 'not in', HIDDEN_TYPES)
@@ -77,6 +83,10 @@ function visible(db: Executor, projectId: string) {
       'k.display_name',
       'k.profile_name',
       'p.display_phone_number',
+      'f.id as media_file_id',
+      'f.mime_type as media_mime_type',
+      'f.filename as media_filename',
+      'f.byte_size as media_byte_size',
     ]);
 }
 

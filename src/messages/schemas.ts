@@ -5,6 +5,7 @@ import { nullable } from '../contacts/schemas.ts';
 import { authErrors, errorResponse } from '../http/errors.ts';
 import { PAGING_EXAMPLE, success } from '../http/openapi.ts';
 import { cursorQueryProperties, PagingSchema } from '../http/pagination.ts';
+import { MessageMediaProperties } from '../media/message-media.ts';
 
 /** An object Meta defines; every key it holds is passed through. */
 const open = (description: string) => Type.Object({}, { additionalProperties: true, description });
@@ -21,6 +22,7 @@ const KapsoBlock = Type.Object(
     phone_number: nullable(Type.String(), "The contact's WhatsApp number as digits"),
     phone_number_id: nullable(Type.String(), "Meta's id of the business number"),
     has_media: Type.Boolean({ description: 'Whether the message carries an image, video, audio, document or sticker' }),
+    ...MessageMediaProperties,
     contact_name: nullable(Type.String(), "The contact's display name, else the WhatsApp profile name"),
     content: nullable(Type.String(), 'Readable text of the message, when it has any'),
     statuses: Type.Array(open('A status event as Meta sent it'), { description: 'Status events received for this message, oldest first' }),

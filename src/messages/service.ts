@@ -5,6 +5,8 @@ import type { Database } from '../db/schema.ts';
 import { phoneDigitsFilter } from '../conversations/service.ts';
 import { notFound } from '../http/errors.ts';
 import { cursorPage, type CursorRequest } from '../http/pagination.ts';
+import type { StoredMediaLink } from '../media/links.ts';
+import { messageMediaFields } from '../media/message-media.ts';
 import { nonEmpty } from '../meta-inbound/payload.ts';
 import * as repo from './repo.ts';
 import type { ListMessagesQuery, Message } from './schemas.ts';
@@ -18,7 +20,8 @@ function businessNumber(row: repo.MessageRow): string {
   return row.display_phone_number?.replace(/\D/g, '') || row.phone_number_id;
 }
 
-export function toMessage(row: repo.MessageRow): Message {
+/** `mediaLink` makes the links of stored media files; without it they are left out. */
+export function toMessage(row: repo.MessageRow, mediaLink?: StoredMediaLink): Message {
   const payload = (row.payload !== null && typeof row.payload === 'object' && !Array.isArray(row.payload) ? row.payload : {}) as Record<string, unknown>;
   const { id: _id, timestamp, type: _type, from, to: _to, username: _username, kapso: _kapso, ...rest } = payload;
   const seconds = typeof timestamp === 'string' || typeof timestamp === 'number' ? String(timestamp) : String(Math.floor(Date.parse(isoMicros(row.sent_at)) / 1000));
@@ -39,6 +42,7 @@ export function toMessage(row: repo.MessageRow): Message {
       phone_number: row.wa_id,
       phone_number_id: row.phone_number_id,
       has_media: row.has_media,
+      ...messageMediaFields(row, mediaLink),
       contact_name: row.display_name ?? row.profile_name,
       content: row.content,
       statuses: Array.isArray(row.statuses) ? (row.statuses as Record<string, unknown>[]) : [],
@@ -59,7 +63,7 @@ export interface NumberHistoryFilters {
 export class MessagesService {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async list(projectId: string, query: ListMessagesQuery, cursor: CursorRequest) {
+  async list(projectId: string, query: ListMessagesQuery, cursor: CursorRequest, mediaLink?: StoredMediaLink) {
     const rows = await repo.listMessages(
       this.db,
       projectId,
@@ -76,17 +80,17 @@ export class MessagesService {
       cursor,
     );
     const page = cursorPage(rows, cursor, (row) => ({ createdAt: isoMicros(row.created_at), id: row.id }));
-    return { data: page.data.map(toMessage), paging: page.paging };
+    return { data: page.data.map((row) => toMessage(row, mediaLink)), paging: page.paging };
   }
 
-  async get(projectId: string, wamid: string): Promise<Message> {
+  async get(projectId: string, wamid: string, mediaLink?: StoredMediaLink): Promise<Message> {
     const row = await repo.findMessage(this.db, projectId, wamid);
     if (!row) throw notFound(NOT_FOUND);
-    return toMessage(row);
+    return toMessage(row, mediaLink);
   }
 
   /** The messages of one business number (Meta's id), newest first. */
-  async listOfNumber(projectId: string, phoneNumberId: string, filters: NumberHistoryFilters, cursor: CursorRequest) {
+  async listOfNumber(projectId: string, phoneNumberId: string, filters: NumberHistoryFilters, cursor: CursorRequest, mediaLink?: StoredMediaLink) {
     const rows = await repo.listMessages(
       this.db,
       projectId,
@@ -101,13 +105,13 @@ export class MessagesService {
       cursor,
     );
     const page = cursorPage(rows, cursor, (row) => ({ createdAt: isoMicros(row.created_at), id: row.id }));
-    return { data: page.data.map(toMessage), paging: page.paging };
+    return { data: page.data.map((row) => toMessage(row, mediaLink)), paging: page.paging };
   }
 
   /** A message of one business number; a message of another number is not found. */
-  async getOfNumber(projectId: string, phoneNumberId: string, wamid: string): Promise<Message> {
+  async getOfNumber(projectId: string, phoneNumberId: string, wamid: string, mediaLink?: StoredMediaLink): Promise<Message> {
     const row = await repo.findMessage(this.db, projectId, wamid, phoneNumberId);
     if (!row) throw notFound(NOT_FOUND);
-    return toMessage(row);
+    return toMessage(row, mediaLink);
   }
 }

@@ -6,6 +6,7 @@
 import { sql, type Transaction } from 'kysely';
 import { IDLE_HOURS } from '../conversations/ingest-repo.ts';
 import type { Database } from '../db/schema.ts';
+import { queueMediaFetches } from '../media/repo.ts';
 import { findConnectedByMetaId, type PhoneNumberRow } from '../phone-numbers/repo.ts';
 import { MEDIA_TYPES, type MetaWebhookBody, messageText, metaTime } from './payload.ts';
 import { senderIdentity } from './processor.ts';
@@ -103,4 +104,14 @@ export function planBody(event: number, body: MetaWebhookBody | null, numbers: N
 /** Processes a run of planned bodies in one call; throws when any of them fails (the caller holds a savepoint). */
 export async function ingestBatch(tx: Tx, bodies: BatchBody[]): Promise<void> {
   await sql`SELECT parley_ingest_messages(${JSON.stringify(bodies)}::jsonb, ${IDLE_HOURS}::int)`.execute(tx);
+  // Media files are fetched in the background, queued in this same transaction (src/media/).
+  const mediaByProject = new Map<string, string[]>();
+  for (const body of bodies) {
+    for (const message of body.messages) {
+      if (!message.has_media) continue;
+      const projectId = body.numbers[message.number]!.project_id;
+      mediaByProject.set(projectId, [...(mediaByProject.get(projectId) ?? []), message.wamid]);
+    }
+  }
+  for (const [projectId, wamids] of mediaByProject) await queueMediaFetches(tx, projectId, wamids);
 }

@@ -6,6 +6,7 @@ import { findByIdentity, type WhatsappIdentity } from '../contacts/identity-repo
 import { activeConversation, recordMessage } from '../conversations/ingest-repo.ts';
 import type { Database } from '../db/schema.ts';
 import { recordPreference } from '../marketing-preferences/ingest-repo.ts';
+import { queueMediaFetches } from '../media/repo.ts';
 import { applyStatus, insertMessage, parkStatus, takeParkedStatuses } from '../messages/ingest-repo.ts';
 import { findConnectedByMetaId, type PhoneNumberRow } from '../phone-numbers/repo.ts';
 import { moveIdentity, upsertContact } from './contacts.ts';
@@ -72,6 +73,7 @@ async function ingestMessage(tx: Tx, number: PhoneNumberRow, message: MetaMessag
     content: text,
   });
   if (stored === null) return; // already stored: a redelivery
+  if (MEDIA_TYPES.has(message.type)) await queueMediaFetches(tx, number.project_id, [message.id]);
   await recordMessage(tx, conversation.id, { wamid: message.id, type: message.type, at, text, direction: 'inbound' });
   for (const parked of await takeParkedStatuses(tx, number.project_id, message.id)) {
     await applyStatus(tx, number.project_id, message.id, parked);

@@ -6,6 +6,7 @@ import type { Kysely } from 'kysely';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Database } from '../db/schema.ts';
+import type { MediaLinks } from '../media/links.ts';
 import type { GraphClient } from '../meta-graph/client.ts';
 import type { ProxyTarget, TargetKind } from './target.ts';
 
@@ -17,6 +18,8 @@ export interface ProxyDeps {
   logger: Logger;
   /** PARLEY_PUBLIC_URL; null: links are built from each request's Host. */
   publicUrl: string | null;
+  /** Signs the download links added to media objects (src/media/links.ts). */
+  mediaLinks?: MediaLinks;
 }
 
 export interface ProxyContext {

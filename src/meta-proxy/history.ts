@@ -31,6 +31,7 @@ async function listMessages(ctx: ProxyContext) {
     numberOf(ctx),
     { conversationId: query.conversation_id, direction: query.direction as 'inbound' | 'outbound' | undefined, status: query.status, since: query.since, until: query.until },
     cursor,
+    ctx.deps.mediaLinks?.storedFor(ctx.request, ctx.projectId),
   );
   return { data: page.data.map((message) => selectKapso(message, selection)), paging: metaPaging(ctx, page.paging) };
 }
@@ -38,7 +39,7 @@ async function listMessages(ctx: ProxyContext) {
 async function getMessage(ctx: ProxyContext) {
   const selection = parseFields(readFieldsQuery(ctx).fields);
   try {
-    return selectKapso(await new MessagesService(ctx.deps.db).getOfNumber(ctx.projectId, numberOf(ctx), ctx.params.wamid!), selection);
+    return selectKapso(await new MessagesService(ctx.deps.db).getOfNumber(ctx.projectId, numberOf(ctx), ctx.params.wamid!, ctx.deps.mediaLinks?.storedFor(ctx.request, ctx.projectId)), selection);
   } catch (error) {
     if (error instanceof ApiError && error.status === 404) throw messageNotFound();
     throw error;

@@ -4,9 +4,12 @@ import type { ProxyRoute } from './context.ts';
 import { contactRoutes } from './contacts.ts';
 import { conversationRoutes } from './conversations.ts';
 import { historyRoutes } from './history.ts';
+import { mediaRoutes } from './media.ts';
 
 export const LOCAL_ROUTES: readonly ProxyRoute[] = [
   ...historyRoutes,
   ...conversationRoutes,
   ...contactRoutes,
+  // Last: its `:object` pattern catches every media, flow or template id.
+  ...mediaRoutes,
 ];

@@ -28,6 +28,14 @@ export class TokenCipher {
     return Buffer.concat([decipher.update(sealed.subarray(29)), decipher.final()]).toString('utf8');
   }
 
+  /**
+   * A key of its own for another use of the secret (signing media download links), derived so
+   * that neither use can stand in for the other and the secret itself never leaves this class.
+   */
+  deriveKey(purpose: string): Buffer {
+    return createHmac('sha256', this.key).update(`parley derived key: ${purpose}`).digest();
+  }
+
   /** A value that identifies the key without revealing it, to detect nodes with different keys. */
   fingerprint(): string {
     return createHmac('sha256', this.key).update('parley secret key check').digest('hex');

@@ -15,7 +15,7 @@ const RUNS = Number(process.env.PARLEY_ROUTE_PROPERTY_RUNS ?? 40);
 /** Rows a refused request must not touch (idempotency records keep refusals on purpose). */
 const TABLES = [
   'projects', 'api_keys', 'customers', 'contacts', 'jobs', 'phone_numbers', 'meta_events', 'conversations', 'messages', 'pending_statuses',
-  'marketing_preferences', 'webhooks', 'webhook_events', 'webhook_deliveries', 'webhook_attempts', 'webhook_inactivity_notices',
+  'marketing_preferences', 'webhooks', 'webhook_events', 'webhook_deliveries', 'webhook_attempts', 'webhook_inactivity_notices', 'media_files', 'media_chunks',
 ];
 
 interface Route {
@@ -192,7 +192,11 @@ async function probe(method: string, url: string, rawBody: string | undefined, t
   if (response.status >= 400) {
     const error = response.body as Record<string, unknown>;
     assert.ok(error !== null && typeof error === 'object' && !Array.isArray(error), `4xx body is not an object: ${where}`);
-    if (!(response.status === 400 && error.message === 'legacy_offset_pagination_limit_exceeded')) {
+    if (url.startsWith('/meta/whatsapp/') && error.error !== null && typeof error.error === 'object') {
+      // The proxy's surface answers Meta's shape: {"error":{message,type,code,…}}.
+      const meta = error.error as Record<string, unknown>;
+      assert.ok(typeof meta.message === 'string' && meta.message.length > 0 && typeof meta.code === 'number', `Meta-shaped error without message or code: ${where}`);
+    } else if (!(response.status === 400 && error.message === 'legacy_offset_pagination_limit_exceeded')) {
       assert.deepEqual(Object.keys(error), ['error'], `4xx body is not {error}: ${where}`);
       assert.ok(typeof error.error === 'string' && error.error.length > 0, `error is not a sentence: ${where}`);
     }
