@@ -247,6 +247,20 @@ export interface WebhookInactivityNoticesTable {
   last_active_at: string;
 }
 
+export interface WhatsappTemplatesTable {
+  project_id: string;
+  business_account_id: string;
+  /** Meta's template id. */
+  template_id: string;
+  name: string;
+  language: string;
+  category: string | null;
+  status: string | null;
+  components: ColumnType<unknown, string | undefined, string>;
+  parameter_format: string | null;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   projects: ProjectsTable;
   api_keys: ApiKeysTable;
@@ -266,4 +280,5 @@ export interface Database {
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
   webhook_inactivity_notices: WebhookInactivityNoticesTable;
+  whatsapp_templates: WhatsappTemplatesTable;
 }
