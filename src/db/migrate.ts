@@ -8,6 +8,7 @@ import * as m0003 from './migrations/0003_outbound_webhooks.ts';
 import * as m0004 from './migrations/0004_inbound_batch.ts';
 import * as m0005 from './migrations/0005_background_retries.ts';
 import * as m0006 from './migrations/0006_idempotency_headers.ts';
+import * as m0007 from './migrations/0007_sending.ts';
 import * as m0008 from './migrations/0008_media.ts';
 
 const migrations: Record<string, Migration> = {
@@ -17,6 +18,7 @@ const migrations: Record<string, Migration> = {
   '0004_inbound_batch': m0004,
   '0005_background_retries': m0005,
   '0006_idempotency_headers': m0006,
+  '0007_sending': m0007,
   '0008_media': m0008,
 };
 

@@ -266,6 +266,20 @@ export interface MediaChunksTable {
   data: Buffer;
 }
 
+export interface WhatsappTemplatesTable {
+  project_id: string;
+  business_account_id: string;
+  /** Meta's template id. */
+  template_id: string;
+  name: string;
+  language: string;
+  category: string | null;
+  status: string | null;
+  components: ColumnType<unknown, string | undefined, string>;
+  parameter_format: string | null;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   projects: ProjectsTable;
   api_keys: ApiKeysTable;
@@ -287,4 +301,5 @@ export interface Database {
   webhook_inactivity_notices: WebhookInactivityNoticesTable;
   media_files: MediaFilesTable;
   media_chunks: MediaChunksTable;
+  whatsapp_templates: WhatsappTemplatesTable;
 }

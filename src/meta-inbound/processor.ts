@@ -8,7 +8,8 @@ import type { Database } from '../db/schema.ts';
 import { recordPreference } from '../marketing-preferences/ingest-repo.ts';
 import { queueMediaFetches } from '../media/repo.ts';
 import { applyStatus, insertMessage, parkStatus, takeParkedStatuses } from '../messages/ingest-repo.ts';
-import { findConnectedByMetaId, type PhoneNumberRow } from '../phone-numbers/repo.ts';
+import { findConnectedByMetaId, findConnectedByWaba, type PhoneNumberRow } from '../phone-numbers/repo.ts';
+import { ingestTemplateChange, TEMPLATE_FIELDS } from '../templates/ingest.ts';
 import { moveIdentity, upsertContact } from './contacts.ts';
 import { MEDIA_TYPES, type MetaChangeValue, type MetaContact, type MetaMessage, type MetaStatus, type MetaWebhookBody, messageText, metaTime, nonEmpty } from './payload.ts';
 
@@ -132,6 +133,19 @@ export async function processEvent(tx: Tx, body: MetaWebhookBody): Promise<Proce
   for (const entry of Array.isArray(body.entry) ? body.entry : []) {
     for (const change of Array.isArray(entry?.changes) ? entry.changes : []) {
       const value = change?.value;
+      if (value && typeof change.field === 'string' && TEMPLATE_FIELDS.has(change.field)) {
+        // WABA-level: no phone number in the change; the entry's id is the WABA.
+        const waba = typeof entry.id === 'string' ? entry.id : null;
+        const wabaNumbers = waba === null ? [] : await findConnectedByWaba(tx, waba);
+        if (waba === null || wabaNumbers.length === 0) {
+          notes.push(`${change.field} for WABA ${waba ?? '(no entry id)'}, which has no connected number`);
+          continue;
+        }
+        await ingestTemplateChange(tx, [...new Set(wabaNumbers.map((n) => n.project_id))], waba, change.field, value as Record<string, unknown>);
+        for (const n of wabaNumbers) if (!numbers.has(n.phone_number_id)) numbers.set(n.phone_number_id, n);
+        handled += 1;
+        continue;
+      }
       const metaId = value?.metadata?.phone_number_id;
       if (!value || typeof metaId !== 'string') {
         notes.push('a change without metadata.phone_number_id');

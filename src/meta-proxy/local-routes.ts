@@ -5,8 +5,12 @@ import { contactRoutes } from './contacts.ts';
 import { conversationRoutes } from './conversations.ts';
 import { historyRoutes } from './history.ts';
 import { mediaRoutes } from './media.ts';
+import { sendRoutes } from './sends.ts';
+import { templateRoutes } from './templates.ts';
 
 export const LOCAL_ROUTES: readonly ProxyRoute[] = [
+  ...sendRoutes,
+  ...templateRoutes,
   ...historyRoutes,
   ...conversationRoutes,
   ...contactRoutes,

@@ -80,6 +80,17 @@ export async function findConnectedByMetaId(db: Executor, phoneNumberId: string)
     | undefined;
 }
 
+/** The connected numbers of a WABA, whatever their projects: routes Meta's WABA-level webhooks (templates). */
+export async function findConnectedByWaba(db: Executor, businessAccountId: string): Promise<PhoneNumberRow[]> {
+  return (await db
+    .selectFrom('phone_numbers')
+    .select(COLUMNS)
+    .where('business_account_id', '=', businessAccountId)
+    .where('deleted_at', 'is', null)
+    .orderBy('created_at')
+    .execute()) as PhoneNumberRow[];
+}
+
 export type PhoneNumberChanges = Partial<Omit<NewPhoneNumber, 'customer_id' | 'phone_number_id' | 'business_account_id'>>;
 
 export async function updatePhoneNumber(db: Executor, projectId: string, phoneNumberId: string, changes: PhoneNumberChanges): Promise<PhoneNumberRow | undefined> {

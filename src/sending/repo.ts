@@ -1,0 +1,39 @@
+// SQL of the send path: the marketing check before a template goes out, and the recording of a
+// message Meta accepted, in one statement (parley_outbound_message, migration 0007).
+import { type Kysely, sql, type Transaction } from 'kysely';
+import { IDLE_HOURS } from '../conversations/ingest-repo.ts';
+import type { Database } from '../db/schema.ts';
+import type { OutboundRecord } from './outbound.ts';
+
+type Executor = Kysely<Database> | Transaction<Database>;
+
+/** Whether the person stopped marketing messages from this number (their newest event says so). */
+export async function marketingStopped(db: Executor, projectId: string, phoneNumberId: string, recipient: { waIds: string[]; bsuid: string | null }): Promise<boolean> {
+  if (recipient.waIds.length === 0 && recipient.bsuid === null) return false;
+  const result = await sql<{ stopped: boolean }>`
+    SELECT EXISTS (
+      SELECT 1 FROM contacts k JOIN marketing_preferences mp ON mp.contact_id = k.id AND mp.phone_number_id = ${phoneNumberId}
+      WHERE k.project_id = ${projectId} AND k.erased_at IS NULL AND mp.status = 'stopped'
+        AND (k.wa_id = ANY(${recipient.waIds}::text[]) OR k.business_scoped_user_id = ${recipient.bsuid})
+    ) AS stopped`.execute(db);
+  return result.rows[0]?.stopped === true;
+}
+
+export interface RecordedMessage {
+  messageId: string;
+  conversationId: string;
+}
+
+/** Stores an accepted outbound message with its contact and conversation; null when the wamid is stored already. */
+export async function recordOutbound(
+  db: Executor,
+  projectId: string,
+  number: { internal_id: string; phone_number_id: string },
+  record: OutboundRecord,
+): Promise<RecordedMessage | null> {
+  const result = await sql<{ recorded_message: string; recorded_conversation: string }>`
+    SELECT recorded_message, recorded_conversation
+    FROM parley_outbound_message(${projectId}::uuid, ${number.internal_id}::uuid, ${number.phone_number_id}, ${IDLE_HOURS}, ${JSON.stringify(record)}::jsonb)`.execute(db);
+  const row = result.rows[0];
+  return row ? { messageId: row.recorded_message, conversationId: row.recorded_conversation } : null;
+}
