@@ -9,6 +9,9 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { type Kysely, sql } from 'kysely';
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { installApiLog } from './api-logs/hook.ts';
+import { ApiLogRecorder } from './api-logs/recorder.ts';
+import { apiLogRoutes } from './api-logs/routes.ts';
 import type { Config } from './config.ts';
 import { contactRoutes } from './contacts/routes.ts';
 import { conversationRoutes } from './conversations/routes.ts';
@@ -42,6 +45,8 @@ export interface AppDeps {
   onMetaEventStored?: () => void;
   /** Whether the embedded PostgreSQL runs (for GET /metrics); leave out with an external database. */
   embeddedUp?: () => boolean;
+  /** Writes the API log; the server passes its own so that it can flush it after the last request. Without one the app makes one and flushes it when it closes. */
+  apiLog?: ApiLogRecorder;
 }
 
 // ajv-formats is CommonJS; its default export arrives wrapped under ESM.
@@ -126,8 +131,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       security: [{ ApiKeyAuth: [] }],
     },
   });
+  const apiLog = deps.apiLog ?? new ApiLogRecorder(deps.db, deps.logger);
+  if (!deps.apiLog) app.addHook('onClose', async () => apiLog.close());
   // After swagger, so that GET /metrics is in the document; before the routes, so that its hook times them all.
-  installMetrics(app as unknown as FastifyInstance, { db: deps.db, pool: deps.pool, token: deps.config.metricsToken ?? null, embeddedUp: deps.embeddedUp });
+  installMetrics(app as unknown as FastifyInstance, {
+    db: deps.db, pool: deps.pool, token: deps.config.metricsToken ?? null, embeddedUp: deps.embeddedUp, droppedApiLogRows: () => apiLog.dropped,
+  });
   await app.register(apiReference, { routePrefix: DOCS_PATH, configuration: docsPageConfiguration });
   // A browser opening the server's address lands on the API reference.
   app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect(`${DOCS_PATH}/`, 302));
@@ -148,6 +157,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(
     async (api) => {
       requireApiKey(api, { authenticator, limiter, defaultRateLimit: deps.config.defaultRateLimit });
+      installApiLog(api as unknown as FastifyInstance, apiLog);
       await api.register(contactRoutes, { db: deps.db, pool: deps.pool });
       await api.register(customerRoutes, { db: deps.db });
       await api.register(phoneNumberRoutes, { db: deps.db, cipher: deps.cipher });
@@ -156,6 +166,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(marketingPreferenceRoutes, { db: deps.db });
       await api.register(webhookDeliveryRoutes, { db: deps.db });
       await api.register(webhookRoutes, { db: deps.db, allowPrivateWebhooks: deps.config.allowPrivateWebhooks });
+      await api.register(apiLogRoutes, { db: deps.db });
     },
     { prefix: API_PREFIX },
   );

@@ -8,6 +8,7 @@ import * as m0003 from './migrations/0003_outbound_webhooks.ts';
 import * as m0004 from './migrations/0004_inbound_batch.ts';
 import * as m0005 from './migrations/0005_background_retries.ts';
 import * as m0006 from './migrations/0006_idempotency_headers.ts';
+import * as m0010 from './migrations/0010_api_logs.ts';
 
 const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '0004_inbound_batch': m0004,
   '0005_background_retries': m0005,
   '0006_idempotency_headers': m0006,
+  '0010_api_logs': m0010,
 };
 
 /** Arbitrary constant shared by every Parley node: the key of the schema advisory lock. */

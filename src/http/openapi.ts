@@ -28,6 +28,7 @@ export const API_TAGS = [
   { name: 'Messages', description: "Messages received and sent, in Meta's message format with Parley's delivery status and a readable preview." },
   { name: 'Webhooks', description: 'Endpoints Parley POSTs events to, signed with HMAC-SHA256: project webhooks for contacts and numbers, number webhooks for messages and conversations.' },
   { name: 'Webhook Deliveries', description: 'The log of every event sent to your webhooks, with its attempts, status and errors, kept for 30 days.' },
+  { name: 'API Logs', description: 'Every request made with the project’s API keys: path, status, time taken and error, kept for 30 days.' },
   { name: 'Meta webhooks', description: 'The endpoint Meta calls with WhatsApp traffic. Configure its URL in your Meta app; it needs no API key.' },
   { name: 'Server', description: 'Health, readiness and Prometheus metrics, for load balancers and monitoring. No API key.' },
 ];

@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
+import type { ApiLogRecorder } from '../../src/api-logs/recorder.ts';
 import { buildApp } from '../../src/app.ts';
 import { TokenCipher } from '../../src/phone-numbers/token-cipher.ts';
 import { createKey } from '../../src/projects/service.ts';
@@ -56,6 +57,8 @@ export interface StartTestAppOptions {
   metricsToken?: string | null;
   /** The embedded database's state as GET /metrics reports it; defaults to none (external database). */
   embeddedUp?: () => boolean;
+  /** The API log's writer; defaults to one the app makes and flushes when it closes. */
+  apiLog?: ApiLogRecorder;
 }
 
 export async function startTestApp(options: StartTestAppOptions = {}): Promise<TestApp> {
@@ -75,6 +78,7 @@ export async function startTestApp(options: StartTestAppOptions = {}): Promise<T
     logger,
     cipher,
     embeddedUp: options.embeddedUp,
+    apiLog: options.apiLog,
   });
   await app.ready();
   const { key } = await createKey(database.db, 'alpha');
