@@ -62,7 +62,8 @@ export class ApiLogRecorder {
     if (this.closed) return;
     this.buffer.push(entry);
     this.enforceBound();
-    if (this.writing) return; // the write in progress schedules the next one
+    // The write in progress schedules the next one; after a failed write the retry timer does.
+    if (this.writing || (this.failuresInARow > 0 && this.timer)) return;
     if (this.buffer.length >= this.options.batchSize) this.schedule(0);
     else this.timer ??= this.arm(this.options.flushMs);
   }
@@ -142,7 +143,8 @@ export class ApiLogRecorder {
   private enforceBound(): void {
     const excess = this.buffer.length - this.options.maxBuffered;
     if (excess <= 0) return;
-    const count = Math.min(this.buffer.length, Math.max(excess, Math.min(this.options.batchSize, this.options.maxBuffered)));
+    // A tenth of the bound at most, so that one overflow never empties the buffer.
+    const count = Math.min(this.buffer.length, Math.max(excess, Math.min(this.options.batchSize, Math.floor(this.options.maxBuffered / 10))));
     this.buffer.splice(0, count);
     this.dropped += count;
     this.unwarnedDrops += count;
