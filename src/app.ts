@@ -24,6 +24,9 @@ import { refuseNulCharacters } from './http/nul-character.ts';
 import { marketingPreferenceRoutes } from './marketing-preferences/routes.ts';
 import { messageRoutes } from './messages/routes.ts';
 import { metaWebhookRoutes } from './meta-inbound/routes.ts';
+import type { GraphClient } from './meta-graph/client.ts';
+import { LOCAL_ROUTES } from './meta-proxy/local-routes.ts';
+import { metaProxyRoutes, PROXY_PREFIX } from './meta-proxy/routes.ts';
 import { installMetrics } from './metrics/routes.ts';
 import { phoneNumberRoutes } from './phone-numbers/routes.ts';
 import type { TokenCipher } from './phone-numbers/token-cipher.ts';
@@ -35,7 +38,9 @@ export interface AppDeps {
   db: Kysely<Database>;
   /** The pool under `db`. */
   pool: pg.Pool;
-  config: Pick<Config, 'defaultRateLimit' | 'metaVerifyToken' | 'metaAppSecrets' | 'allowPrivateWebhooks'> & Partial<Pick<Config, 'metricsToken'>>;
+  config: Pick<Config, 'defaultRateLimit' | 'metaVerifyToken' | 'metaAppSecrets' | 'allowPrivateWebhooks'> & Partial<Pick<Config, 'metricsToken' | 'publicUrl'>>;
+  /** The Graph API client (src/meta-graph/): the proxy and everything else that calls Meta. */
+  graph: GraphClient;
   /** Seals phone numbers' access tokens. */
   cipher: TokenCipher;
   logger: Logger;
@@ -134,9 +139,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const apiLog = deps.apiLog ?? new ApiLogRecorder(deps.db, deps.logger);
   if (!deps.apiLog) app.addHook('onClose', async () => apiLog.close());
   // After swagger, so that GET /metrics is in the document; before the routes, so that its hook times them all.
-  installMetrics(app as unknown as FastifyInstance, {
+  const metrics = installMetrics(app as unknown as FastifyInstance, {
     db: deps.db, pool: deps.pool, token: deps.config.metricsToken ?? null, embeddedUp: deps.embeddedUp, droppedApiLogRows: () => apiLog.dropped,
   });
+  deps.graph.registerMetrics(metrics.registry);
   await app.register(apiReference, { routePrefix: DOCS_PATH, configuration: docsPageConfiguration });
   // A browser opening the server's address lands on the API reference.
   app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect(`${DOCS_PATH}/`, 302));
@@ -170,6 +176,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     { prefix: API_PREFIX },
   );
+  await app.register(metaProxyRoutes, {
+    prefix: PROXY_PREFIX,
+    deps: { db: deps.db, graph: deps.graph, logger: deps.logger, publicUrl: deps.config.publicUrl ?? null },
+    auth: { authenticator, limiter, defaultRateLimit: deps.config.defaultRateLimit },
+    routes: LOCAL_ROUTES,
+  });
   await app.register(metaWebhookRoutes, { db: deps.db, verifyToken: deps.config.metaVerifyToken, appSecrets: deps.config.metaAppSecrets, onStored: deps.onMetaEventStored });
   return app as unknown as FastifyInstance;
 }

@@ -34,6 +34,12 @@ export interface Config {
   readonly metricsToken: string | null;
   /** How long a server tries to restart an embedded PostgreSQL that died before it exits. */
   readonly embeddedRestartSeconds: number;
+  /** Base of Meta's Graph API (no version, no trailing slash); tests and the sandbox point it at a stand-in. */
+  readonly metaGraphUrl: string;
+  /** How long one call to the Graph API may take before the proxy answers 504. */
+  readonly metaTimeoutMs: number;
+  /** Parley's address as clients reach it (for media download links and rewritten paging URLs); null: from each request's Host. */
+  readonly publicUrl: string | null;
 }
 
 export class ConfigError extends Error {}
@@ -115,6 +121,20 @@ function parseDelays(name: string, raw: string | undefined, fallback: number[]):
   return parts.map(Number);
 }
 
+function parseBaseUrl(name: string, raw: string | undefined, fallback: string | null): string | null {
+  if (raw === undefined || raw.trim() === '') return fallback;
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new ConfigError(`${name} must be an http:// or https:// URL, got "${raw}"`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search !== '' || url.hash !== '') {
+    throw new ConfigError(`${name} must be an http:// or https:// URL without a query, got "${raw}"`);
+  }
+  return url.toString().replace(/\/+$/, '');
+}
+
 function parseList(raw: string | undefined): string[] {
   return (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 }
@@ -137,5 +157,8 @@ export function loadConfig(env: Env = process.env): Config {
     webhookRetrySeconds: Object.freeze(parseDelays('PARLEY_WEBHOOK_RETRY_SECONDS', env.PARLEY_WEBHOOK_RETRY_SECONDS, [10, 40, 90])),
     metricsToken: env.PARLEY_METRICS_TOKEN === undefined || env.PARLEY_METRICS_TOKEN.trim() === '' ? null : env.PARLEY_METRICS_TOKEN.trim(),
     embeddedRestartSeconds: parsePositiveInt('PARLEY_EMBEDDED_RESTART_SECONDS', env.PARLEY_EMBEDDED_RESTART_SECONDS, 60),
+    metaGraphUrl: parseBaseUrl('PARLEY_META_GRAPH_URL', env.PARLEY_META_GRAPH_URL, 'https://graph.facebook.com')!,
+    metaTimeoutMs: parsePositiveInt('PARLEY_META_TIMEOUT_MS', env.PARLEY_META_TIMEOUT_MS, 15_000),
+    publicUrl: parseBaseUrl('PARLEY_PUBLIC_URL', env.PARLEY_PUBLIC_URL, null),
   });
 }

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { ApiLogRecorder } from './api-logs/recorder.ts';
 import { purgeOldApiLogs } from './api-logs/repo.ts';
 import { buildApp } from './app.ts';
+import { GraphClient } from './meta-graph/client.ts';
 import type { Config } from './config.ts';
 import { ensureDataDir } from './db/data-dir.ts';
 import { openDatabase, prepareSchema } from './db/database.ts';
@@ -64,6 +65,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const cipher = new TokenCipher(secret.key);
     await checkSecretKey(db, cipher);
     const authenticator = new KeyAuthenticator(db);
+    const graph = new GraphClient({ baseUrl: config.metaGraphUrl, timeoutMs: config.metaTimeoutMs, cipher, logger });
     const runner = new JobRunner(db, jobRegistry(db), logger, { pollMs: config.jobPollMs });
     const inbound = new MetaEventWorker(db, logger, { pollMs: config.jobPollMs, batchSize: INBOUND_BATCH });
     // A stored body wakes this node's worker directly, and the others by a NOTIFY at most
@@ -100,7 +102,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     // Flushed after the last request has been answered (close below), before the database goes.
     const apiLog = new ApiLogRecorder(db, logger);
     const app = await buildApp({
-      db, pool: database.pool, config, logger, authenticator, cipher, onMetaEventStored, apiLog,
+      db, pool: database.pool, config, logger, authenticator, cipher, graph, onMetaEventStored, apiLog,
       ...(embedded ? { embeddedUp: () => embedded.state === 'up' } : {}),
     });
     let firstKey: string | null;
@@ -213,6 +215,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
           await dispatcher.stop();
           await deliveries.stop();
           await listener.close();
+          await graph.close();
           await database.close();
           logger.info('Parley stopped');
         })();

@@ -154,3 +154,25 @@ export async function findByInternalId(db: Executor, projectId: string, internal
     | PhoneNumberRow
     | undefined;
 }
+
+/** A connected number the proxy calls Meta for, with its sealed token (opened only by src/meta-graph/). */
+export interface ProxyNumberRow extends PhoneNumberRow {
+  access_token_sealed: Buffer;
+}
+
+/**
+ * The connected numbers of the project that an id in a proxy path names: the number whose Meta id
+ * it is, else the numbers of the WABA whose id it is (newest first). One round trip either way.
+ */
+export async function findByMetaIdOrWaba(db: Executor, projectId: string, id: string): Promise<ProxyNumberRow[]> {
+  return (await db
+    .selectFrom('phone_numbers')
+    .select([...COLUMNS, 'access_token_sealed'])
+    .where('project_id', '=', projectId)
+    .where('deleted_at', 'is', null)
+    .where((eb) => eb.or([eb('phone_number_id', '=', id), eb('business_account_id', '=', id)]))
+    .orderBy(sql`phone_number_id = ${id}`, 'desc')
+    .orderBy('updated_at', 'desc')
+    .limit(20)
+    .execute()) as ProxyNumberRow[];
+}

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import type { ApiLogRecorder } from '../../src/api-logs/recorder.ts';
 import { buildApp } from '../../src/app.ts';
+import { GraphClient } from '../../src/meta-graph/client.ts';
 import { TokenCipher } from '../../src/phone-numbers/token-cipher.ts';
 import { createKey } from '../../src/projects/service.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
@@ -18,6 +19,7 @@ export interface TestApp {
   otherKey: string;
   /** The cipher that seals phone numbers' access tokens in this app. */
   cipher: TokenCipher;
+  graph: GraphClient;
   request(options: RequestOptions): Promise<TestResponse>;
   close(): Promise<void>;
 }
@@ -57,6 +59,14 @@ export interface StartTestAppOptions {
   metricsToken?: string | null;
   /** The embedded database's state as GET /metrics reports it; defaults to none (external database). */
   embeddedUp?: () => boolean;
+  /** PARLEY_META_GRAPH_URL: a stand-in Graph API (src/sandbox/); defaults to a closed port. */
+  metaGraphUrl?: string;
+  /** PARLEY_META_TIMEOUT_MS; defaults to 5000. */
+  metaTimeoutMs?: number;
+  /** The token cipher; defaults to a fresh key (pass another app's to share its numbers). */
+  cipher?: TokenCipher;
+  /** PARLEY_PUBLIC_URL; defaults to none (links from the request's Host). */
+  publicUrl?: string | null;
   /** The API log's writer; defaults to one the app makes and flushes when it closes. */
   apiLog?: ApiLogRecorder;
 }
@@ -64,7 +74,9 @@ export interface StartTestAppOptions {
 export async function startTestApp(options: StartTestAppOptions = {}): Promise<TestApp> {
   const database = options.database ?? (await createTestDatabase());
   const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const cipher = new TokenCipher(randomBytes(32));
+  const cipher = options.cipher ?? new TokenCipher(randomBytes(32));
+  // Port 9 (discard) is closed here: without a stand-in, a call to Meta fails fast as unreachable.
+  const graph = new GraphClient({ baseUrl: options.metaGraphUrl ?? 'http://127.0.0.1:9', timeoutMs: options.metaTimeoutMs ?? 5000, cipher, logger });
   const app = await buildApp({
     db: database.db,
     pool: database.pool,
@@ -74,9 +86,11 @@ export async function startTestApp(options: StartTestAppOptions = {}): Promise<T
       metaAppSecrets: options.metaAppSecrets ?? [TEST_META_APP_SECRET],
       allowPrivateWebhooks: options.allowPrivateWebhooks ?? true,
       metricsToken: options.metricsToken ?? null,
+      publicUrl: options.publicUrl ?? null,
     },
     logger,
     cipher,
+    graph,
     embeddedUp: options.embeddedUp,
     apiLog: options.apiLog,
   });
@@ -112,9 +126,11 @@ export async function startTestApp(options: StartTestAppOptions = {}): Promise<T
     key,
     otherKey,
     cipher,
+    graph,
     request,
     async close() {
       await app.close();
+      await graph.close();
       if (!options.database) await database.drop();
     },
   };
