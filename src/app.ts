@@ -166,7 +166,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       installApiLog(api as unknown as FastifyInstance, apiLog);
       await api.register(contactRoutes, { db: deps.db, pool: deps.pool });
       await api.register(customerRoutes, { db: deps.db });
-      await api.register(phoneNumberRoutes, { db: deps.db, cipher: deps.cipher });
+      await api.register(phoneNumberRoutes, { db: deps.db, cipher: deps.cipher, graph: deps.graph });
       await api.register(conversationRoutes, { db: deps.db });
       await api.register(messageRoutes, { db: deps.db });
       await api.register(marketingPreferenceRoutes, { db: deps.db });
