@@ -189,14 +189,15 @@ export class PhoneNumberHealthService {
     const cached = this.cache.get(slot);
     if (cached && cached.key === key && cached.expires > this.now()) return cached.result;
 
-    let pending = this.running.get(slot);
-    if (!pending) {
-      // A changed number (another key) starts its access-error hold afresh.
-      const failures = cached && cached.key === key ? cached.accessFailures : 0;
-      pending = this.run(slot, key, number, failures).finally(() => this.running.delete(slot));
-      this.running.set(slot, pending);
-    }
-    return this.waitFor(pending);
+    // A request that finds a check running joins it, for a while; the one that started it waits
+    // for the Graph client's own timeout.
+    const running = this.running.get(slot);
+    if (running) return this.waitFor(running);
+    // A changed number (another key) starts its access-error hold afresh.
+    const failures = cached && cached.key === key ? cached.accessFailures : 0;
+    const pending = this.run(slot, key, number, failures).finally(() => this.running.delete(slot));
+    this.running.set(slot, pending);
+    return pending;
   }
 
   /** On PATCH and DELETE of the number on this node. */

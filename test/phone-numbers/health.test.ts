@@ -27,6 +27,8 @@ interface Call {
 /** What the stand-in answers for one number (by Meta id) and its WABA. */
 interface Behaviour {
   phone: { status: number; body: unknown } | 'hang-up';
+  /** The number's answer waits for this. */
+  gate?: Promise<void>;
   apps: { status: number; body: unknown };
 }
 
@@ -58,8 +60,12 @@ async function standIn() {
     const behaviour = behaviours.get(edge === 'subscribed_apps' ? (wabaOf.get(id!) ?? '') : id!);
     const reply = !behaviour || version !== 'v23.0' ? { status: 404, body: { error: { message: 'Unknown path', code: 803 } } } : edge === 'subscribed_apps' ? behaviour.apps : behaviour.phone;
     if (reply === 'hang-up') return void req.socket.destroy();
-    res.writeHead(reply.status, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(reply.body));
+    const send = () => {
+      res.writeHead(reply.status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(reply.body));
+    };
+    if (behaviour?.gate && edge !== 'subscribed_apps') void behaviour.gate.then(send);
+    else send();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -286,6 +292,25 @@ describe('the service with a moved clock', () => {
     const after = await service.check(project, number.id);
     assert.equal(after.status, 'healthy');
     assert.equal(after.retry_after, undefined);
+  });
+
+  test('a request that finds a check running shares it, and gets status error when it runs too long', async () => {
+    let release = () => undefined as void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const number = await numberWith((id) => ({ phone: connected(id), apps: subscribed, gate }));
+    const project = await projectOf(number.key);
+    const impatient = new PhoneNumberHealthService(t.database.db, graph, { now: () => clock, inFlightWaitMs: 1 });
+    const since = meta.calls.length;
+    const starter = impatient.check(project, number.id);
+    // The check is under way once Meta has been asked (the gate holds its answer).
+    while (meta.callsFor(number.id, since).length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const joiner = await impatient.check(project, number.id);
+    assert.equal(joiner.status, 'error');
+    assert.match(joiner.error ?? '', /still running; retry/);
+    release();
+    assert.equal((await starter).status, 'healthy');
+    assert.equal(meta.callsFor(number.id, since).filter((c) => c.path === `/v23.0/${number.id}`).length, 1, 'one check, not two');
+    assert.equal((await impatient.check(project, number.id)).status, 'healthy', 'the finished check is cached');
   });
 
   test('the limiter: 5 a second and 60 a minute per project, with the counters and the wait', () => {
