@@ -9,6 +9,9 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { type Kysely, sql } from 'kysely';
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { installApiLog } from './api-logs/hook.ts';
+import { ApiLogRecorder } from './api-logs/recorder.ts';
+import { apiLogRoutes } from './api-logs/routes.ts';
 import type { Config } from './config.ts';
 import { contactRoutes } from './contacts/routes.ts';
 import { conversationRoutes } from './conversations/routes.ts';
@@ -51,6 +54,8 @@ export interface AppDeps {
   onMetaEventStored?: () => void;
   /** Whether the embedded PostgreSQL runs (for GET /metrics); leave out with an external database. */
   embeddedUp?: () => boolean;
+  /** Writes the API log; the server passes its own so that it can flush it after the last request. Without one the app makes one and flushes it when it closes. */
+  apiLog?: ApiLogRecorder;
 }
 
 // ajv-formats is CommonJS; its default export arrives wrapped under ESM.
@@ -135,8 +140,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       security: [{ ApiKeyAuth: [] }],
     },
   });
+  const apiLog = deps.apiLog ?? new ApiLogRecorder(deps.db, deps.logger);
+  if (!deps.apiLog) app.addHook('onClose', async () => apiLog.close());
   // After swagger, so that GET /metrics is in the document; before the routes, so that its hook times them all.
-  const metrics = installMetrics(app as unknown as FastifyInstance, { db: deps.db, pool: deps.pool, token: deps.config.metricsToken ?? null, embeddedUp: deps.embeddedUp });
+  const metrics = installMetrics(app as unknown as FastifyInstance, {
+    db: deps.db, pool: deps.pool, token: deps.config.metricsToken ?? null, embeddedUp: deps.embeddedUp, droppedApiLogRows: () => apiLog.dropped,
+  });
   deps.graph.registerMetrics(metrics.registry);
   await app.register(apiReference, { routePrefix: DOCS_PATH, configuration: docsPageConfiguration });
   // A browser opening the server's address lands on the API reference.
@@ -160,15 +169,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(
     async (api) => {
       requireApiKey(api, { authenticator, limiter, defaultRateLimit: deps.config.defaultRateLimit });
+      installApiLog(api as unknown as FastifyInstance, apiLog);
       await api.register(contactRoutes, { db: deps.db, pool: deps.pool });
       await api.register(customerRoutes, { db: deps.db });
-      await api.register(phoneNumberRoutes, { db: deps.db, cipher: deps.cipher });
+      await api.register(phoneNumberRoutes, { db: deps.db, cipher: deps.cipher, graph: deps.graph });
       await api.register(conversationRoutes, { db: deps.db });
       await api.register(messageRoutes, { db: deps.db, mediaLinks });
       await api.register(mediaRoutes, { db: deps.db, graph: deps.graph, allowPrivate: deps.config.allowPrivateWebhooks });
       await api.register(marketingPreferenceRoutes, { db: deps.db });
       await api.register(webhookDeliveryRoutes, { db: deps.db });
       await api.register(webhookRoutes, { db: deps.db, allowPrivateWebhooks: deps.config.allowPrivateWebhooks });
+      await api.register(apiLogRoutes, { db: deps.db });
     },
     { prefix: API_PREFIX },
   );
@@ -177,6 +188,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     deps: { db: deps.db, pool: deps.pool, graph: deps.graph, logger: deps.logger, publicUrl: deps.config.publicUrl ?? null, mediaLinks },
     auth: { authenticator, limiter, defaultRateLimit: deps.config.defaultRateLimit },
     routes: LOCAL_ROUTES,
+    // The proxy's requests are API requests too: the same log, with Meta-shaped error messages.
+    authenticatedScope: (scope) => installApiLog(scope, apiLog),
     publicRoutes: (scope) => mediaDownloadRoute(scope, { db: deps.db, graph: deps.graph, signer: mediaSigner }),
   });
   await app.register(metaWebhookRoutes, { db: deps.db, verifyToken: deps.config.metaVerifyToken, appSecrets: deps.config.metaAppSecrets, onStored: deps.onMetaEventStored });

@@ -7,7 +7,7 @@ import { openDatabase, prepareSchema } from './db/database.ts';
 import { describeError } from './db/errors.ts';
 import { createLogger, flushLogs } from './logging.ts';
 import type { RunningServer } from './server.ts';
-import { createKey, listKeys, revokeKey } from './projects/service.ts';
+import { createKey, listKeys, MAX_KEY_NAME_LENGTH, revokeKey } from './projects/service.ts';
 import { awaitOutcome, inboundTextBody, type SimulatedOutcome } from './meta-inbound/simulate.ts';
 import { signBody } from './meta-inbound/signature.ts';
 import { listFailures } from './failures/repo.ts';
@@ -18,10 +18,11 @@ const USAGE = `Usage: parley <command>
 Commands:
   serve                              start the HTTP server (default)
   migrate                            apply database migrations and exit
-  keys create --project NAME [--rate-limit N]
+  keys create --project NAME [--rate-limit N] [--name TEXT]
                                      create an API key (and the project when missing);
-                                     prints only the key. N requests/minute, 0 = unlimited
-  keys list                          list keys: prefix, project, rate limit, state, dates
+                                     prints only the key. N requests/minute, 0 = unlimited;
+                                     TEXT says what the key is for (shown in the API log)
+  keys list                          list keys: prefix, project, name, rate limit, state, dates
   keys revoke PREFIX                 revoke the key with this prefix (prl_XXXXXXXX or XXXXXXXX)
   failures [--limit N] [--since 24h|7d|30d|all]
                                      what background workers set aside with its error: dead
@@ -121,14 +122,19 @@ function alignedTable(header: string[], rows: string[][]): string {
 async function keys(config: Config, args: string[]): Promise<void> {
   const [sub, ...rest] = args;
   if (sub === 'create') {
-    const { values } = parseArgs({ args: rest, options: { project: { type: 'string' }, 'rate-limit': { type: 'string' } }, strict: true });
+    const { values } = parseArgs({ args: rest, options: { project: { type: 'string' }, 'rate-limit': { type: 'string' }, name: { type: 'string' } }, strict: true });
     if (!values.project || values.project.trim() === '') throw new UsageError('keys create needs --project NAME');
+    const name = values.name?.trim() ?? null;
+    if (name === '') throw new UsageError('--name must not be empty (leave it out for a key without a name)');
+    if (name !== null && name.length > MAX_KEY_NAME_LENGTH) throw new UsageError(`--name must be at most ${MAX_KEY_NAME_LENGTH} characters`);
+    // A line break or tab would break the table of keys list.
+    if (name !== null && /[\u0000-\u001f\u007f]/.test(name)) throw new UsageError('--name must not hold control characters (line breaks, tabs)');
     let rateLimit: number | null = null;
     if (values['rate-limit'] !== undefined) {
       if (!/^\d+$/.test(values['rate-limit'])) throw new UsageError('--rate-limit must be a whole number (0 = unlimited)');
       rateLimit = Number(values['rate-limit']);
     }
-    const { key } = await withDatabase(config, (db) => createKey(db, values.project!.trim(), rateLimit));
+    const { key } = await withDatabase(config, (db) => createKey(db, values.project!.trim(), { rateLimit, name }));
     process.stdout.write(`${key}\n`);
     return;
   }
@@ -137,12 +143,13 @@ async function keys(config: Config, args: string[]): Promise<void> {
     const lines = rows.map((row) => [
       `prl_${row.prefix}`,
       row.project,
+      row.name ?? '-',
       row.rate_limit_per_minute === null ? 'default' : row.rate_limit_per_minute === 0 ? 'unlimited' : `${row.rate_limit_per_minute}/min`,
       row.revoked_at ? 'revoked' : 'active',
       String(row.created_at),
       row.revoked_at ? String(row.revoked_at) : '-',
     ]);
-    process.stdout.write(alignedTable(['KEY PREFIX', 'PROJECT', 'RATE LIMIT', 'STATE', 'CREATED', 'REVOKED'], lines));
+    process.stdout.write(alignedTable(['KEY PREFIX', 'PROJECT', 'NAME', 'RATE LIMIT', 'STATE', 'CREATED', 'REVOKED'], lines));
     if (rows.length === 0) process.stderr.write('no keys yet: create one with parley keys create --project NAME\n');
     return;
   }

@@ -2,6 +2,8 @@
 // that order and stopped in reverse (in-flight requests finish before the database goes).
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { ApiLogRecorder } from './api-logs/recorder.ts';
+import { purgeOldApiLogs } from './api-logs/repo.ts';
 import { buildApp } from './app.ts';
 import { GraphClient } from './meta-graph/client.ts';
 import type { Config } from './config.ts';
@@ -104,8 +106,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       (error) => database.health.report(error),
     );
     const embedded = database.embedded;
+    // Flushed after the last request has been answered (close below), before the database goes.
+    const apiLog = new ApiLogRecorder(db, logger);
     const app = await buildApp({
-      db, pool: database.pool, config, logger, authenticator, cipher, graph, onMetaEventStored,
+      db, pool: database.pool, config, logger, authenticator, cipher, graph, onMetaEventStored, apiLog,
       ...(embedded ? { embeddedUp: () => embedded.state === 'up' } : {}),
     });
     let firstKey: string | null;
@@ -119,6 +123,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       // e.g. the port is taken: close what already runs before the database goes.
       notifyInbound.stop();
       await app.close().catch(() => undefined);
+      await apiLog.close();
       await listener.close();
       throw listenError(error, config);
     }
@@ -153,6 +158,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       );
     }, HOUR);
     deliveryPurge.unref();
+    // API log rows are kept 30 days; the purge deletes in chunks, and every node may run it.
+    const apiLogPurge = setInterval(() => {
+      purgeOldApiLogs(db, new Date()).then(
+        (deleted) => deleted > 0 && logger.info({ deleted }, 'purged old API log rows'),
+        (error: unknown) => logger.warn({ err: error }, 'API log purge failed'),
+      );
+    }, HOUR);
+    apiLogPurge.unref();
     // Idle conversations end after 24 hours; every node may sweep, the UPDATE is idempotent.
     const sweep = setInterval(() => {
       endIdleConversations(db, new Date()).then(
@@ -198,9 +211,12 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         closing ??= (async () => {
           clearInterval(maintenance);
           clearInterval(deliveryPurge);
+          clearInterval(apiLogPurge);
           clearInterval(sweep);
           clearInterval(inactivity);
           await app.close();
+          // Every request has been answered: write the rows still buffered.
+          await apiLog.close();
           notifyInbound.stop();
           await runner.stop();
           await mediaRunner.stop();

@@ -10,6 +10,7 @@ import * as m0005 from './migrations/0005_background_retries.ts';
 import * as m0006 from './migrations/0006_idempotency_headers.ts';
 import * as m0007 from './migrations/0007_sending.ts';
 import * as m0008 from './migrations/0008_media.ts';
+import * as m0009 from './migrations/0009_api_logs.ts';
 
 const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   '0006_idempotency_headers': m0006,
   '0007_sending': m0007,
   '0008_media': m0008,
+  '0009_api_logs': m0009,
 };
 
 /** Arbitrary constant shared by every Parley node: the key of the schema advisory lock. */

@@ -17,8 +17,25 @@ export interface ApiKeysTable {
   prefix: string;
   key_hash: Buffer;
   rate_limit_per_minute: number | null;
+  /** What the key is for ("CI bot"), shown by `keys list` and in the API log. */
+  name: string | null;
   created_at: Generated<string>;
   revoked_at: string | null;
+}
+
+export interface ApiLogsTable {
+  id: Generated<string>;
+  project_id: string;
+  api_key_id: string | null;
+  api_key_name: string | null;
+  created_at: Timestamp;
+  method: string;
+  /** The path only: query strings carry secrets. */
+  endpoint: string;
+  status_code: number;
+  response_time_ms: number;
+  ip: string | null;
+  error_message: string | null;
 }
 
 export interface CustomersTable {
@@ -283,6 +300,7 @@ export interface WhatsappTemplatesTable {
 export interface Database {
   projects: ProjectsTable;
   api_keys: ApiKeysTable;
+  api_logs: ApiLogsTable;
   customers: CustomersTable;
   contacts: ContactsTable;
   jobs: JobsTable;

@@ -29,6 +29,7 @@ export const API_TAGS = [
   { name: 'Media', description: 'Files for sending: fetched from a public URL and uploaded to Meta for one of your numbers.' },
   { name: 'Webhooks', description: 'Endpoints Parley POSTs events to, signed with HMAC-SHA256: project webhooks for contacts and numbers, number webhooks for messages and conversations.' },
   { name: 'Webhook Deliveries', description: 'The log of every event sent to your webhooks, with its attempts, status and errors, kept for 30 days.' },
+  { name: 'API Logs', description: 'Every request made with the project’s API keys: path, status, time taken and error, kept for 30 days.' },
   { name: 'Meta webhooks', description: 'The endpoint Meta calls with WhatsApp traffic. Configure its URL in your Meta app; it needs no API key.' },
   { name: 'Server', description: 'Health, readiness and Prometheus metrics, for load balancers and monitoring. No API key.' },
 ];

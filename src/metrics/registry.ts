@@ -14,6 +14,8 @@ export interface MetricsOptions {
   embeddedUp?: () => boolean;
   /** How long a scrape waits for the queue queries. */
   queueTimeoutMs?: number;
+  /** API log rows dropped since start (the buffer was full while the database refused writes). */
+  droppedApiLogRows?: () => number;
 }
 
 /** Route label of requests that matched no route, so that random URLs cannot grow the label set. */
@@ -65,6 +67,20 @@ export class ServerMetrics {
       registers,
     });
     this.databaseUp = new Gauge({ name: 'parley_database_up', help: '1 when the database answered the queue queries of this scrape, else 0', registers });
+    const droppedApiLogRows = options.droppedApiLogRows;
+    if (droppedApiLogRows) {
+      let reported = 0;
+      new Counter({
+        name: 'parley_api_log_dropped_rows_total',
+        help: 'API log rows dropped instead of written: the buffer was full while the database refused writes, or the table refused the row',
+        registers,
+        collect() {
+          const dropped = droppedApiLogRows();
+          if (dropped > reported) this.inc(dropped - reported);
+          reported = dropped;
+        },
+      });
+    }
     const embeddedUp = options.embeddedUp;
     if (embeddedUp) {
       new Gauge({ name: 'parley_embedded_database_up', help: '1 while the embedded PostgreSQL runs, else 0', registers, collect() { this.set(embeddedUp() ? 1 : 0); } });

@@ -187,3 +187,16 @@ export async function findByMetaIdOrWaba(db: Executor, projectId: string, id: st
     .limit(20)
     .execute()) as ProxyNumberRow[];
 }
+
+export type PhoneNumberWithToken = ProxyNumberRow;
+
+/** A connected number of the project by Meta's id, with its sealed token (for the health check's Graph calls). */
+export async function findWithToken(db: Executor, projectId: string, phoneNumberId: string): Promise<PhoneNumberWithToken | undefined> {
+  return (await db
+    .selectFrom('phone_numbers')
+    .select([...COLUMNS, 'access_token_sealed'])
+    .where('project_id', '=', projectId)
+    .where('phone_number_id', '=', phoneNumberId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst()) as PhoneNumberWithToken | undefined;
+}

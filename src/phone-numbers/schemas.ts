@@ -168,3 +168,62 @@ export const deletePhoneNumberSchema = {
   params: NumberParams,
   response: { 204: noContent('The number was disconnected'), 404: notFound, ...authErrors },
 };
+
+const HealthCheckSchema = Type.Object(
+  {
+    passed: nullable(Type.Boolean(), 'Whether the check passed; null when Meta gave no verdict (an unknown status)'),
+    overall_status: Type.Optional(Type.String({ description: 'messaging_health only: AVAILABLE, LIMITED, BLOCKED or UNKNOWN' })),
+    details: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'What the check read, as Meta (or Parley) reported it' })),
+    error: Type.Optional(Type.String({ description: 'Why the check could not pass: the error Meta answered with' })),
+  },
+  { additionalProperties: false },
+);
+
+export const PhoneNumberHealthSchema = Type.Object(
+  {
+    status: Type.String({ enum: ['healthy', 'degraded', 'unhealthy', 'error'], description: 'unhealthy: Meta refused access, the number is disconnected or blocked; degraded: limited messaging or webhook set-up incomplete; error: the check did not finish' }),
+    timestamp: Type.String({ format: 'date-time', description: 'When the check ran (answers are cached up to 3 minutes)' }),
+    retry_after: Type.Optional(Type.String({ format: 'date-time', description: "Only while Meta refuses the number's token: until then the same answer is repeated without asking Meta again" })),
+    error: Type.Optional(nullable(Type.String(), 'Why the check did not finish (status error)')),
+    checks: Type.Optional(nullable(Type.Record(Type.String(), HealthCheckSchema), 'phone_number_access, phone_number_connection, messaging_health, webhook_subscription, webhook_verified')),
+  },
+  { description: "A number's health as Meta reports it" },
+);
+export type PhoneNumberHealth = Static<typeof PhoneNumberHealthSchema>;
+
+const HEALTH_LIMIT_HEADERS = {
+  'x-health-ratelimit-second-limit': { type: 'integer', description: 'Health checks allowed per second for this project' },
+  'x-health-ratelimit-second-remaining': { type: 'integer', description: 'Health checks left in the current second' },
+  'x-health-ratelimit-minute-limit': { type: 'integer', description: 'Health checks allowed per minute for this project' },
+  'x-health-ratelimit-minute-remaining': { type: 'integer', description: 'Health checks left in the current minute' },
+};
+
+const HEALTH_EXAMPLE: PhoneNumberHealth = {
+  status: 'degraded',
+  timestamp: '2026-03-04T09:12:44.503Z',
+  checks: {
+    phone_number_access: { passed: true, details: { verified_name: 'Lisbon Bakery', display_phone_number: '+351 21 000 0000', quality_rating: 'GREEN', status: 'CONNECTED', throughput_tier: 'TIER_1K', id: '106540352242922' } },
+    phone_number_connection: { passed: true, details: { status: 'CONNECTED' } },
+    messaging_health: { passed: true, overall_status: 'AVAILABLE', details: { can_send_message: 'AVAILABLE', entities: [{ entity_type: 'PHONE_NUMBER', id: '106540352242922', can_send_message: 'AVAILABLE' }] } },
+    webhook_subscription: { passed: true, details: { app_id: '778899001122334', subscribed: true } },
+    webhook_verified: { passed: false, details: { verified_at: null, message: 'Webhook not yet verified by Meta' } },
+  },
+};
+
+export const getPhoneNumberHealthSchema = {
+  operationId: 'getWhatsappPhoneNumberHealth',
+  summary: 'Check phone number health',
+  description:
+    "Asks Meta about the number (access with its token, connection, quality, whether it can send) and its WhatsApp Business Account's " +
+    'app subscription, and reports each as a check with an overall status. Answers are cached 3 minutes per number, and longer ' +
+    "(with retry_after) while Meta refuses the number's token. At most 5 checks a second and 60 a minute per project.",
+  tags: ['Phone Numbers'],
+  params: NumberParams,
+  response: {
+    200: success(PhoneNumberHealthSchema, 'The checks and the overall status', { example: HEALTH_EXAMPLE, headers: HEALTH_LIMIT_HEADERS }),
+    404: notFound,
+    ...authErrors,
+    429: errorResponse('Over the key\'s rate limit, or more than 5 health checks a second or 60 a minute in this project; retry after Retry-After seconds'),
+    502: errorResponse("Meta's Graph API could not be reached, was too slow, or failed on the number: the check could not run"),
+  },
+};

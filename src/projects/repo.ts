@@ -21,17 +21,19 @@ export async function countProjects(db: Executor): Promise<number> {
   return Number(row.n);
 }
 
-export async function insertKey(db: Executor, row: { projectId: string; prefix: string; hash: Buffer; rateLimit: number | null }) {
-  await db
+export async function insertKey(db: Executor, row: { projectId: string; prefix: string; hash: Buffer; rateLimit: number | null; name: string | null }): Promise<string> {
+  const inserted = await db
     .insertInto('api_keys')
-    .values({ project_id: row.projectId, prefix: row.prefix, key_hash: row.hash, rate_limit_per_minute: row.rateLimit })
-    .execute();
+    .values({ project_id: row.projectId, prefix: row.prefix, key_hash: row.hash, rate_limit_per_minute: row.rateLimit, name: row.name })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return inserted.id;
 }
 
 export async function findKeyByPrefix(db: Executor, prefix: string) {
   return db
     .selectFrom('api_keys')
-    .select(['id', 'project_id', 'key_hash', 'rate_limit_per_minute', 'revoked_at'])
+    .select(['id', 'project_id', 'name', 'key_hash', 'rate_limit_per_minute', 'revoked_at'])
     .where('prefix', '=', prefix)
     .executeTakeFirst();
 }
@@ -40,7 +42,7 @@ export async function listKeys(db: Executor) {
   return db
     .selectFrom('api_keys')
     .innerJoin('projects', 'projects.id', 'api_keys.project_id')
-    .select(['api_keys.prefix', 'projects.name as project', 'api_keys.rate_limit_per_minute', 'api_keys.created_at', 'api_keys.revoked_at'])
+    .select(['api_keys.prefix', 'projects.name as project', 'api_keys.name', 'api_keys.rate_limit_per_minute', 'api_keys.created_at', 'api_keys.revoked_at'])
     .orderBy('api_keys.created_at')
     .execute();
 }

@@ -17,6 +17,9 @@ const KEY_PATTERN = /^prl_([A-Za-z0-9]{8})_([A-Za-z0-9_-]{43})$/;
 const CACHE_TTL_MS = 5_000;
 
 export interface AuthenticatedKey {
+  /** The key's row id and name, for the API log. */
+  keyId: string;
+  keyName: string | null;
   keyPrefix: string;
   projectId: string;
   /** null: the server's default; 0: unlimited. */
@@ -34,12 +37,24 @@ function newKey(): { key: string; prefix: string } {
   return { key: `prl_${prefix}_${randomBytes(32).toString('base64url')}`, prefix };
 }
 
-export async function createKey(db: Kysely<Database>, projectName: string, rateLimit: number | null = null) {
+export interface NewKeyOptions {
+  /** Requests per minute; null: the server's default; 0: unlimited. */
+  rateLimit?: number | null;
+  /** What the key is for ("CI bot"); shown by `keys list` and in the API log. */
+  name?: string | null;
+}
+
+/** The longest key name; it is copied into every API log row the key makes. */
+export const MAX_KEY_NAME_LENGTH = 100;
+
+export async function createKey(db: Kysely<Database>, projectName: string, options: NewKeyOptions = {}) {
+  const name = options.name?.trim() || null;
+  if (name !== null && name.length > MAX_KEY_NAME_LENGTH) throw new RangeError(`a key name is at most ${MAX_KEY_NAME_LENGTH} characters`);
   return db.transaction().execute(async (tx) => {
     const project = await repo.findOrCreateProject(tx, projectName);
     const { key, prefix } = newKey();
-    await repo.insertKey(tx, { projectId: project.id, prefix, hash: hashKey(key), rateLimit });
-    return { key, prefix, project };
+    const id = await repo.insertKey(tx, { projectId: project.id, prefix, hash: hashKey(key), rateLimit: options.rateLimit ?? null, name });
+    return { key, prefix, id, name, project };
   });
 }
 
@@ -92,7 +107,7 @@ export class KeyAuthenticator {
     // revoked, are then answered from memory instead of costing a query each.
     const valid = row !== undefined && row.revoked_at === null;
     const entry = {
-      auth: valid ? { keyPrefix: prefix, projectId: row.project_id, rateLimit: row.rate_limit_per_minute } : null,
+      auth: valid ? { keyId: row.id, keyName: row.name, keyPrefix: prefix, projectId: row.project_id, rateLimit: row.rate_limit_per_minute } : null,
       hash: valid ? row.key_hash : Buffer.alloc(hash.length),
       expires: this.now() + CACHE_TTL_MS,
     };

@@ -3,6 +3,7 @@
 import type { FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import pino, { type Logger } from 'pino';
+import type { ApiLogRecorder } from '../../src/api-logs/recorder.ts';
 import { buildApp } from '../../src/app.ts';
 import { GraphClient } from '../../src/meta-graph/client.ts';
 import { TokenCipher } from '../../src/phone-numbers/token-cipher.ts';
@@ -68,6 +69,8 @@ export interface StartTestAppOptions {
   cipher?: TokenCipher;
   /** PARLEY_PUBLIC_URL; defaults to none (links from the request's Host). */
   publicUrl?: string | null;
+  /** The API log's writer; defaults to one the app makes and flushes when it closes. */
+  apiLog?: ApiLogRecorder;
 }
 
 export async function startTestApp(options: StartTestAppOptions = {}): Promise<TestApp> {
@@ -91,6 +94,7 @@ export async function startTestApp(options: StartTestAppOptions = {}): Promise<T
     cipher,
     graph,
     embeddedUp: options.embeddedUp,
+    apiLog: options.apiLog,
   });
   await app.ready();
   const { key } = await createKey(database.db, 'alpha');

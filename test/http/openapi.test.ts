@@ -105,7 +105,7 @@ describe('the OpenAPI document', () => {
 
   test('tags are declared with descriptions, in reading order, and every operation has one', () => {
     const declared = (doc.tags as Json[]).map((tag) => tag.name);
-    assert.deepEqual(declared, ['Customers', 'Phone Numbers', 'Contacts', 'Conversations', 'Messages', 'Media', 'Webhooks', 'Webhook Deliveries', 'Meta webhooks', 'Server']);
+    assert.deepEqual(declared, ['Customers', 'Phone Numbers', 'Contacts', 'Conversations', 'Messages', 'Media', 'Webhooks', 'Webhook Deliveries', 'API Logs', 'Meta webhooks', 'Server']);
     for (const tag of doc.tags as Json[]) assert.ok(typeof tag.description === 'string' && tag.description.length >= 20, `tag ${tag.name}`);
     const used = new Set<string>();
     for (const { op, name } of ops) {

@@ -7,10 +7,13 @@ import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { GraphApiError, WhatsAppClient } from '@kapso/whatsapp-cloud-api';
 import pino from 'pino';
+import { ApiLogRecorder } from '../../src/api-logs/recorder.ts';
+import { createKey } from '../../src/projects/service.ts';
 import { SANDBOX_TRIGGERS } from '../../src/sandbox/triggers.ts';
 import { type StandInGraph, startStandInGraph } from '../../src/sandbox/graph-server.ts';
 import { startTestApp, TEST_META_APP_SECRET, type TestApp } from '../helpers/app.ts';
 import { connectNumber, type ConnectedNumber, drain } from '../helpers/meta.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { freePort } from '../helpers/process.ts';
 
 const TOKEN = 'EAAG-test-token';
@@ -21,6 +24,8 @@ describe("Kapso's SDK against Parley", () => {
   let number: ConnectedNumber;
   let base: string;
   let client: WhatsAppClient;
+  let apiLog: ApiLogRecorder;
+  let database: TestDatabase;
   const logLines: string[] = [];
   const bodies: string[] = [];
 
@@ -37,14 +42,20 @@ describe("Kapso's SDK against Parley", () => {
     base = `http://127.0.0.1:${port}`;
     graph = await startStandInGraph({ webhook: { url: `${base}/webhooks/meta`, appSecret: TEST_META_APP_SECRET }, statusDelayMs: 5 });
     const sink = new Writable({ write(chunk, _encoding, done) { logLines.push(String(chunk)); done(); } });
-    t = await startTestApp({ metaGraphUrl: graph.url, logger: pino({ level: 'debug' }, sink) });
+    const logger = pino({ level: 'debug' }, sink);
+    database = await createTestDatabase();
+    apiLog = new ApiLogRecorder(database.db, logger);
+    t = await startTestApp({ database, metaGraphUrl: graph.url, logger, apiLog });
     await t.app.listen({ port, host: '127.0.0.1' });
     number = await connectNumber(t);
-    client = new WhatsAppClient({ baseUrl: `${base}/meta/whatsapp`, kapsoApiKey: t.key, fetch: recordingFetch });
+    const named = await createKey(t.database.db, 'alpha', { name: 'SDK integration' });
+    client = new WhatsAppClient({ baseUrl: `${base}/meta/whatsapp`, kapsoApiKey: named.key, fetch: recordingFetch });
   });
 
   after(async () => {
     await t.close();
+    await apiLog.close();
+    await database.drop();
     await graph.close();
   });
 
@@ -176,6 +187,20 @@ describe("Kapso's SDK against Parley", () => {
     assert.ok((await outbound()).some((m) => m.id === sent.messages[0]!.id));
     const history = await v24.messages.query({ phoneNumberId: number.phoneNumberId, limit: 1 });
     assert.equal(history.data.length, 1);
+  });
+
+  test("the API log lists the SDK's requests under the key's name, and its filters work", async () => {
+    await apiLog.flush();
+    const all = await t.request({ method: 'GET', url: '/platform/v1/api_logs?limit=100' });
+    assert.equal(all.status, 200, all.text);
+    const sdkRows = (all.body.data as any[]).filter((row) => String(row.endpoint).startsWith('/meta/whatsapp/'));
+    assert.ok(sdkRows.length > 10, `SDK requests logged: ${sdkRows.length}`);
+    assert.ok(sdkRows.every((row) => JSON.stringify(row).includes('SDK integration')), 'each row names the key');
+    const errors = await t.request({ method: 'GET', url: '/platform/v1/api_logs?errors_only=true&limit=100' });
+    assert.equal(errors.status, 200, errors.text);
+    assert.ok(errors.body.data.length >= 2);
+    assert.ok((errors.body.data as any[]).every((row) => row.status_code >= 400));
+    for (const row of all.body.data as any[]) assert.ok(!JSON.stringify(row).includes(TOKEN));
   });
 
   test("the number's token reached Meta, and appears in no response and no log line", () => {

@@ -62,16 +62,17 @@ describe('embedded database', () => {
     assert.equal(result.code, 0, result.stderr);
     const lines = result.stdout.trimEnd().split('\n');
     assert.equal(lines.length, 2, result.stdout);
-    assert.deepEqual(columns(lines[0]!), ['KEY PREFIX', 'PROJECT', 'RATE LIMIT', 'STATE', 'CREATED', 'REVOKED']);
-    const [prefix, project, limit, state, created, revoked] = columns(lines[1]!);
+    assert.deepEqual(columns(lines[0]!), ['KEY PREFIX', 'PROJECT', 'NAME', 'RATE LIMIT', 'STATE', 'CREATED', 'REVOKED']);
+    const [prefix, project, name, limit, state, created, revoked] = columns(lines[1]!);
     assert.equal(prefix, prefixOf(keyWithoutServer));
     assert.equal(project, 'acme');
+    assert.equal(name, '-', 'a key made without --name');
     assert.equal(limit, 'default');
     assert.equal(state, 'active');
     assert.match(created ?? '', /^\d{4}-\d{2}-\d{2}/);
     assert.equal(revoked, '-');
     // Aligned: every column starts where its title does.
-    for (const title of ['PROJECT', 'RATE LIMIT', 'STATE', 'CREATED', 'REVOKED']) {
+    for (const title of ['PROJECT', 'NAME', 'RATE LIMIT', 'STATE', 'CREATED', 'REVOKED']) {
       const at = lines[0]!.indexOf(title);
       assert.notEqual(lines[1]![at - 1], undefined);
       assert.equal(lines[1]![at - 1], ' ', `${title} column is aligned:\n${result.stdout}`);
@@ -161,8 +162,22 @@ describe('external database shared by two nodes', () => {
     const list = await runParley(['keys', 'list'], env());
     assert.equal(list.code, 0, list.stderr);
     const row = list.stdout.split('\n').map(columns).find((cells) => cells[0] === prefixOf(key));
-    assert.deepEqual(row?.slice(1, 4), ['acme', 'default', 'revoked'], list.stdout);
-    assert.match(row?.[5] ?? '', /^\d{4}-\d{2}-\d{2}/, 'the revocation time');
+    assert.deepEqual(row?.slice(1, 5), ['acme', '-', 'default', 'revoked'], list.stdout);
+    assert.match(row?.[6] ?? '', /^\d{4}-\d{2}-\d{2}/, 'the revocation time');
+  });
+
+  test('keys create --name: the name is stored, listed, and carried by the authenticated key (for the API log)', async () => {
+    const result = await runParley(['keys', 'create', '--project', 'acme', '--name', ' CI bot '], env());
+    assert.equal(result.code, 0, result.stderr);
+    const key = result.stdout.trim();
+    assert.match(key, KEY_LINE);
+    const list = await runParley(['keys', 'list'], env());
+    const row = list.stdout.split('\n').map(columns).find((cells) => cells[0] === prefixOf(key));
+    assert.deepEqual(row?.slice(1, 5), ['acme', 'CI bot', 'default', 'active'], list.stdout);
+    const stored = await database.db.selectFrom('api_keys').select(['id', 'name']).where('prefix', '=', prefixOf(key).slice(4)).executeTakeFirstOrThrow();
+    assert.equal(stored.name, 'CI bot');
+    const auth = await new KeyAuthenticator(database.db).authenticate(key);
+    assert.deepEqual([auth?.keyId, auth?.keyName], [stored.id, 'CI bot']);
   });
 
   test('revoking an unknown or an already revoked prefix exits non-zero', async () => {
@@ -181,6 +196,9 @@ describe('external database shared by two nodes', () => {
     const results = await Promise.all([
       runParley(['keys', 'create'], env()),
       runParley(['keys', 'create', '--project', 'acme', '--rate-limit', 'lots'], env()),
+      runParley(['keys', 'create', '--project', 'acme', '--name', '  '], env()),
+      runParley(['keys', 'create', '--project', 'acme', '--name', 'x'.repeat(101)], env()),
+      runParley(['keys', 'create', '--project', 'acme', '--name', 'two\nlines'], env()),
     ]);
     for (const result of results) {
       assert.equal(result.code, 2, result.stderr);
@@ -189,6 +207,9 @@ describe('external database shared by two nodes', () => {
     }
     assert.match(results[0]!.stderr, /keys create needs --project NAME/);
     assert.match(results[1]!.stderr, /--rate-limit must be a whole number/);
+    assert.match(results[2]!.stderr, /--name must not be empty/);
+    assert.match(results[3]!.stderr, /--name must be at most 100 characters/);
+    assert.match(results[4]!.stderr, /--name must not hold control characters/);
     const keys = await database.db.selectFrom('api_keys').select('prefix').execute();
     assert.equal(keys.length, before.length, 'no key was created by a failed command');
   });
