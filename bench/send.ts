@@ -9,7 +9,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import { type CpuUsed, cpuWindow, fmt, memory, percentile } from './lib/measure.ts';
 import { connectEmbedded, createUnlimitedKey, freshDataDir, startParley } from './lib/parley.ts';
-import { freePort, log, runBenchmark, setCurrentLoad, startChild, waitForHttp } from './lib/processes.ts';
+import { freePort, log, runBenchmark, setCurrentLoad, sleep, startChild, waitForHttp } from './lib/processes.ts';
 import { knob, loadavg, machine, machineLine, publish, sectionTitle } from './lib/report.ts';
 
 const CONNECTIONS = knob('BENCH_CONNECTIONS', 50);
@@ -75,6 +75,8 @@ async function runLoad(target: Target, key: string, postmaster: number, round: n
     const warmup = autocannon(loadOptions(target, key, WARMUP));
     setCurrentLoad(warmup);
     await warmup;
+    // Sends of the warm-up still in flight when it stopped are recorded a moment later.
+    await sleep(1000);
   }
   const before = await target.recorded();
   const latencies: number[] = [];
@@ -86,6 +88,7 @@ async function runLoad(target: Target, key: string, postmaster: number, round: n
   setCurrentLoad(null);
   const used = cpu.read();
   latencies.sort((a, b) => a - b);
+  await sleep(1000);
   const recorded = (await target.recorded()) - before;
   const run: Run = {
     target: target.name,
@@ -170,7 +173,8 @@ async function main(): Promise<void> {
     const raw = runs.find((r) => r.round === round && r.target === 'raw forwarder')!;
     ratios.push(ours.rps / raw.rps);
   }
-  const allRecorded = runs.every((r) => r.recorded === r.ok && r.non2xx === 0 && r.errors === 0);
+  // autocannon counts answers it received; a send it stopped waiting for at the end may still be recorded.
+  const allRecorded = runs.every((r) => r.recorded >= r.ok && r.non2xx === 0 && r.errors === 0);
   const met = ratios.every((r) => r >= TARGET_RATIO);
   lines.push(`- Parley/raw forwarder sends/s by round: ${ratios.map((r) => `**${fmt(r, 2)}**`).join(', ')} (target ≥ ${TARGET_RATIO} in every round: ${met ? 'met' : '**below target**'})`);
   lines.push(`- Every 2xx recorded as a row, no errors: ${allRecorded ? 'yes' : '**no**'}`);
