@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { SANDBOX_WABA_ID, startStandInGraph, type StandInGraph } from '../../src/sandbox/graph-server.ts';
 import { call, metaError, PNID } from './graph.ts';
-import { whatsappChecksAlongside } from './whatsapp-oracle.ts';
+import { kapsoProxyChecksAlongside } from '../helpers/kapso-proxy-oracle.ts';
 
-const kapso = whatsappChecksAlongside('the stand-in\'s phone number and profile answers');
+const kapso = kapsoProxyChecksAlongside('the stand-in\'s phone number and profile answers');
 const OTHER_WABA = '410410410410410';
 let graph: StandInGraph;
 

@@ -8,9 +8,9 @@ import { after, before, test } from 'node:test';
 import { request } from 'undici';
 import { startStandInGraph, type StandInGraph } from '../../src/sandbox/graph-server.ts';
 import { call, metaError, PNID, TOKEN } from './graph.ts';
-import { whatsappChecksAlongside } from './whatsapp-oracle.ts';
+import { kapsoProxyChecksAlongside } from '../helpers/kapso-proxy-oracle.ts';
 
-const kapso = whatsappChecksAlongside('the stand-in\'s media answers');
+const kapso = kapsoProxyChecksAlongside('the stand-in\'s media answers');
 let graph: StandInGraph;
 
 before(async () => {

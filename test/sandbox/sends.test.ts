@@ -5,9 +5,9 @@ import { after, before, test } from 'node:test';
 import { startStandInGraph, type StandInGraph } from '../../src/sandbox/graph-server.ts';
 import { SANDBOX_TRIGGERS, triggerFor, triggerRecipient } from '../../src/sandbox/triggers.ts';
 import { call, metaError, PNID, sendText, TOKEN } from './graph.ts';
-import { whatsappChecksAlongside } from './whatsapp-oracle.ts';
+import { kapsoProxyChecksAlongside } from '../helpers/kapso-proxy-oracle.ts';
 
-const kapso = whatsappChecksAlongside('the stand-in\'s send answers');
+const kapso = kapsoProxyChecksAlongside('the stand-in\'s send answers');
 let graph: StandInGraph;
 
 before(async () => {

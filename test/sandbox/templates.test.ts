@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startStandInGraph, type StandInGraph } from '../../src/sandbox/graph-server.ts';
 import { call, metaError, TOKEN } from './graph.ts';
-import { whatsappChecksAlongside } from './whatsapp-oracle.ts';
+import { kapsoProxyChecksAlongside } from '../helpers/kapso-proxy-oracle.ts';
 
-const kapso = whatsappChecksAlongside('the stand-in\'s template answers');
+const kapso = kapsoProxyChecksAlongside('the stand-in\'s template answers');
 const WABA = '300400500600700';
 let graph: StandInGraph;
 
