@@ -150,5 +150,7 @@ test('a 64 MB upload is streamed: the server\'s memory grows by far less than th
   assert.equal(object.fileSize, size);
   assert.equal(object.sha256, hash.digest('hex'));
   // Buffering the body would cost at least the file's 64 MB (and twice that to concatenate).
-  assert.ok(peak - rssBefore < 40 * 1024 * 1024, `RSS grew by ${Math.round((peak - rssBefore) / 1048576)} MB for a 64 MB upload`);
+  // In-process with the test runner, Node 24 settles its heap higher than 20 and 22 (41 MB seen once); a buffered
+  // upload would grow by the whole 64 MB and more, so 56 MB still tells streaming from buffering.
+  assert.ok(peak - rssBefore < 56 * 1024 * 1024, `RSS grew by ${Math.round((peak - rssBefore) / 1048576)} MB for a 64 MB upload`);
 });
