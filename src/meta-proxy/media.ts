@@ -14,7 +14,7 @@ import { type ProxyContext, type ProxyRoute, publicBase } from './context.ts';
 import { ApiError } from '../http/errors.ts';
 import { META_LINK_SECONDS } from '../media/links.ts';
 import { invalidParameter, MetaError, objectNotFound } from './errors.ts';
-import { callMeta, isJson, readJson, relay, rewritePaging } from './passthrough.ts';
+import { answerRead, callMeta, isJson, readJson, relay, rewritePaging } from './passthrough.ts';
 
 /** Meta takes documents up to 100 MB; the multipart framing around the file adds a little. */
 export const UPLOAD_LIMIT_BYTES = 100 * 1024 * 1024 + 64 * 1024;
@@ -84,9 +84,10 @@ async function getObject(ctx: ProxyContext): Promise<unknown> {
     await relay(ctx, reply);
     return undefined;
   }
-  const { json, text } = await readJson(reply);
+  const read = await readJson(reply);
+  const json = read.json;
   if (json === null) {
-    await ctx.reply.code(reply.status).type(reply.contentType ?? 'application/json').send(text);
+    await answerRead(ctx, reply, read);
     return undefined;
   }
   const base = publicBase(ctx);

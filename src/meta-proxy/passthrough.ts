@@ -120,20 +120,23 @@ export function rewritePaging(body: unknown, base: string, version: string, dept
   for (const [key, value] of Object.entries(record)) if (key !== 'paging' && typeof value === 'object') rewritePaging(value, base, version, depth + 1);
 }
 
-/** Answers the client with Meta's reply: JSON re-sent with its paging rewritten, anything else streamed. */
-export async function relay(ctx: ProxyContext, reply: GraphReply): Promise<void> {
+/** Answers with a reply already read whole: JSON re-sent with its paging rewritten, anything else as Meta's text. */
+export async function answerRead(ctx: ProxyContext, reply: GraphReply, read: { json: unknown; text: string }): Promise<void> {
   const retryAfter = reply.headers['retry-after'];
   if (typeof retryAfter === 'string') void ctx.reply.header('retry-after', retryAfter);
-  if (isJson(reply.contentType) || reply.contentType === null) {
-    const { json, text } = await readJson(reply);
-    if (json !== null) {
-      rewritePaging(json, publicBase(ctx), ctx.version);
-      await ctx.reply.code(reply.status).type('application/json; charset=utf-8').send(JSON.stringify(json));
-      return;
-    }
-    await ctx.reply.code(reply.status).type(reply.contentType ?? 'text/plain; charset=utf-8').send(text);
+  if (read.json !== null) {
+    rewritePaging(read.json, publicBase(ctx), ctx.version);
+    await ctx.reply.code(reply.status).type('application/json; charset=utf-8').send(JSON.stringify(read.json));
     return;
   }
+  await ctx.reply.code(reply.status).type(reply.contentType ?? 'text/plain; charset=utf-8').send(read.text);
+}
+
+/** Answers the client with Meta's reply: JSON re-sent with its paging rewritten, anything else streamed. */
+export async function relay(ctx: ProxyContext, reply: GraphReply): Promise<void> {
+  if (isJson(reply.contentType) || reply.contentType === null) return answerRead(ctx, reply, await readJson(reply));
+  const retryAfter = reply.headers['retry-after'];
+  if (typeof retryAfter === 'string') void ctx.reply.header('retry-after', retryAfter);
   await ctx.reply.code(reply.status).type(reply.contentType).send(reply.body);
 }
 

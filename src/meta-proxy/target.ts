@@ -3,7 +3,7 @@
 // a 404, with nothing forwarded, so that no key learns what other projects hold.
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import { findByMetaIdOrWaba, type ProxyNumberRow } from '../phone-numbers/repo.ts';
+import { findByMetaIdOrWaba, type PhoneNumberWithToken } from '../phone-numbers/repo.ts';
 import { invalidParameter, phoneNumberNotFound } from './errors.ts';
 
 export type TargetKind =
@@ -17,7 +17,7 @@ export type TargetKind =
 export interface ProxyTarget {
   kind: TargetKind;
   /** The number whose token the call carries (for a WABA: its most recently updated number). */
-  number: ProxyNumberRow;
+  number: PhoneNumberWithToken;
 }
 
 /** Query parameters by which the SDK names the number (or WABA) of an object path. */

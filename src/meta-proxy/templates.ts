@@ -2,8 +2,8 @@
 // template cache (src/templates/) that the send path reads a template's category from. A cache
 // write that fails never changes the client's answer.
 import { catalogFor } from '../templates/service.ts';
-import { type ProxyContext, type ProxyRoute, publicBase } from './context.ts';
-import { callMeta, readJson, relay, rewritePaging } from './passthrough.ts';
+import type { ProxyContext, ProxyRoute } from './context.ts';
+import { answerRead, callMeta, readJson } from './passthrough.ts';
 
 const ok = (status: number) => status >= 200 && status < 300;
 
@@ -16,47 +16,34 @@ async function cacheQuietly(ctx: ProxyContext, what: string, work: () => Promise
   }
 }
 
-/** Answers with Meta's status and JSON (paging rewritten), or with Meta's text when it was not JSON. */
-async function answer(ctx: ProxyContext, status: number, json: unknown, text: string, retryAfter: unknown): Promise<undefined> {
-  if (typeof retryAfter === 'string') void ctx.reply.header('retry-after', retryAfter);
-  if (json === null) {
-    await ctx.reply.code(status).type('text/plain; charset=utf-8').send(text);
-    return undefined;
-  }
-  rewritePaging(json, publicBase(ctx), ctx.version);
-  await ctx.reply.code(status).type('application/json; charset=utf-8').send(JSON.stringify(json));
-  return undefined;
-}
-
 async function listTemplates(ctx: ProxyContext): Promise<undefined> {
   const reply = await callMeta(ctx, ctx.target!);
-  const { json, text } = await readJson(reply);
-  const data = (json as { data?: unknown } | null)?.data;
+  const read = await readJson(reply);
+  const data = (read.json as { data?: unknown } | null)?.data;
   if (ok(reply.status) && Array.isArray(data)) {
     await cacheQuietly(ctx, 'a list', () => catalogFor(ctx.deps).rememberListed(ctx.projectId, ctx.target!.number.business_account_id, data));
   }
-  return answer(ctx, reply.status, json, text, reply.headers['retry-after']);
+  await answerRead(ctx, reply, read);
+  return undefined;
 }
 
 async function createTemplate(ctx: ProxyContext): Promise<undefined> {
   const reply = await callMeta(ctx, ctx.target!);
-  const { json, text } = await readJson(reply);
-  if (ok(reply.status) && json !== null) {
-    await cacheQuietly(ctx, 'a creation', () => catalogFor(ctx.deps).rememberCreated(ctx.projectId, ctx.target!.number.business_account_id, ctx.json, json));
+  const read = await readJson(reply);
+  const created = read.json;
+  if (ok(reply.status) && created !== null) {
+    await cacheQuietly(ctx, 'a creation', () => catalogFor(ctx.deps).rememberCreated(ctx.projectId, ctx.target!.number.business_account_id, ctx.json, created));
   }
-  return answer(ctx, reply.status, json, text, reply.headers['retry-after']);
+  await answerRead(ctx, reply, read);
+  return undefined;
 }
 
 async function deleteTemplate(ctx: ProxyContext): Promise<undefined> {
+  // Without a name Meta answers with its own error, and there is nothing to uncache.
   const name = typeof ctx.query.name === 'string' && ctx.query.name !== '' ? ctx.query.name : null;
-  if (name === null) {
-    // Meta answers a delete without a name with its own error; nothing to uncache.
-    await relay(ctx, await callMeta(ctx, ctx.target!));
-    return undefined;
-  }
   const reply = await callMeta(ctx, ctx.target!);
-  const { json, text } = await readJson(reply);
-  if (ok(reply.status)) {
+  const read = await readJson(reply);
+  if (ok(reply.status) && name !== null) {
     const which = {
       name,
       templateId: typeof ctx.query.hsm_id === 'string' && ctx.query.hsm_id !== '' ? ctx.query.hsm_id : undefined,
@@ -64,7 +51,8 @@ async function deleteTemplate(ctx: ProxyContext): Promise<undefined> {
     };
     await cacheQuietly(ctx, 'a deletion', () => catalogFor(ctx.deps).forgetDeleted(ctx.projectId, ctx.target!.number.business_account_id, which));
   }
-  return answer(ctx, reply.status, json, text, reply.headers['retry-after']);
+  await answerRead(ctx, reply, read);
+  return undefined;
 }
 
 export const templateRoutes: readonly ProxyRoute[] = [

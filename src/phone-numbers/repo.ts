@@ -166,8 +166,8 @@ export async function findByInternalId(db: Executor, projectId: string, internal
     | undefined;
 }
 
-/** A connected number the proxy calls Meta for, with its sealed token (opened only by src/meta-graph/). */
-export interface ProxyNumberRow extends PhoneNumberRow {
+/** A connected number with its sealed token, for whatever calls Meta for it (opened only by src/meta-graph/). */
+export interface PhoneNumberWithToken extends PhoneNumberRow {
   access_token_sealed: Buffer;
 }
 
@@ -175,7 +175,7 @@ export interface ProxyNumberRow extends PhoneNumberRow {
  * The connected numbers of the project that an id in a proxy path names: the number whose Meta id
  * it is, else the numbers of the WABA whose id it is (newest first). One round trip either way.
  */
-export async function findByMetaIdOrWaba(db: Executor, projectId: string, id: string): Promise<ProxyNumberRow[]> {
+export async function findByMetaIdOrWaba(db: Executor, projectId: string, id: string): Promise<PhoneNumberWithToken[]> {
   return (await db
     .selectFrom('phone_numbers')
     .select([...COLUMNS, 'access_token_sealed'])
@@ -185,10 +185,8 @@ export async function findByMetaIdOrWaba(db: Executor, projectId: string, id: st
     .orderBy(sql`phone_number_id = ${id}`, 'desc')
     .orderBy('updated_at', 'desc')
     .limit(20)
-    .execute()) as ProxyNumberRow[];
+    .execute()) as PhoneNumberWithToken[];
 }
-
-export type PhoneNumberWithToken = ProxyNumberRow;
 
 /** A connected number of the project by Meta's id, with its sealed token (for the health check's Graph calls). */
 export async function findWithToken(db: Executor, projectId: string, phoneNumberId: string): Promise<PhoneNumberWithToken | undefined> {

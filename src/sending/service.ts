@@ -11,7 +11,7 @@ import { upsertContact } from '../meta-inbound/contacts.ts';
 import { MARKETING_STOPPED_ERROR } from '../meta-inbound/processor.ts';
 import { recordPreference } from '../marketing-preferences/ingest-repo.ts';
 import { type GraphClient, GraphUnavailableError } from '../meta-graph/client.ts';
-import type { ProxyNumberRow } from '../phone-numbers/repo.ts';
+import type { PhoneNumberWithToken } from '../phone-numbers/repo.ts';
 import { MARKETING, type TemplateCatalog } from '../templates/service.ts';
 import { acceptedWamid, isReadReceipt, outboundRecord, requestedRecipient, templateOf } from './outbound.ts';
 import { marketingStopped, type RecordedMessage, recordOutbound } from './repo.ts';
@@ -28,7 +28,7 @@ export interface SendDeps {
 export interface SendInput {
   projectId: string;
   /** The sending number, with its sealed token (resolved by the caller for this project). */
-  number: ProxyNumberRow;
+  number: PhoneNumberWithToken;
   /** Graph API version to send with. */
   version: string;
   /** The send body, parsed. */

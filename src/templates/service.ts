@@ -5,7 +5,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/schema.ts';
 import { DEFAULT_GRAPH_VERSION, type GraphClient, GraphUnavailableError } from '../meta-graph/client.ts';
-import type { ProxyNumberRow } from '../phone-numbers/repo.ts';
+import type { PhoneNumberWithToken } from '../phone-numbers/repo.ts';
 import * as repo from './repo.ts';
 import type { TemplateRecord } from './repo.ts';
 
@@ -102,7 +102,7 @@ export class TemplateCatalog {
    * null when Meta knows no such template, or cannot say right now (the send then goes to Meta,
    * which is the authority and refuses what it must).
    */
-  async fetchCategory(projectId: string, number: ProxyNumberRow, name: string, language: string): Promise<string | null> {
+  async fetchCategory(projectId: string, number: PhoneNumberWithToken, name: string, language: string): Promise<string | null> {
     const waba = number.business_account_id;
     let reply: { status: number; body: unknown };
     try {
@@ -129,7 +129,7 @@ export class TemplateCatalog {
   }
 
   /** The category of a template: memory, cache table, then Meta. What sends and broadcasts ask. */
-  async templateCategory(projectId: string, number: ProxyNumberRow, name: string, language: string): Promise<string | null> {
+  async templateCategory(projectId: string, number: PhoneNumberWithToken, name: string, language: string): Promise<string | null> {
     return (await this.cachedCategory(projectId, number.business_account_id, name, language)) ?? this.fetchCategory(projectId, number, name, language);
   }
 
