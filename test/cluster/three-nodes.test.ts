@@ -128,6 +128,13 @@ async function pendingBodies(): Promise<number> {
   return rows[0]!.n;
 }
 
+/** Open connections to the test database by application_name (the test's own pool is `parley` too). */
+async function connections(): Promise<Record<string, number>> {
+  const { rows } = await sql<{ name: string; n: number }>`
+    SELECT application_name AS name, count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() GROUP BY 1`.execute(database.db);
+  return Object.fromEntries(rows.map((r) => [r.name, r.n]));
+}
+
 /** Rows of `query` that hold a key more than once: [] when nothing was done twice. */
 async function duplicates(query: ReturnType<typeof sql>): Promise<unknown[]> {
   return (await query.execute(database.db)).rows;
@@ -146,6 +153,8 @@ test('three nodes on an empty database: migrations applied once, the first key m
   assert.deepEqual(projects.map((p) => p.name), ['default']);
   // The key one node made works on every node.
   for (const node of cluster.nodes) ok(await call(node, CONTACTS, { key }));
+  // One LISTEN connection per node, besides its pool.
+  assert.equal((await connections())['parley-listener'], 3);
   for (const node of cluster.nodes) {
     ok(await call(node, '/readyz'));
     assert.match((await call(node, '/metrics')).text, /parley_database_up 1/);
@@ -199,7 +208,13 @@ test('serve: contacts created on one node, read and patched on others; ETags hol
   }));
 });
 
-test('ingest: Meta bodies and their duplicates spread over the nodes, one stopped with SIGTERM half-way', async () => {
+test('ingest: Meta bodies and their duplicates spread over the nodes, one stopped with SIGTERM half-way', async (t) => {
+  let peak = 0;
+  const sampler = setInterval(() => void connections().then((c) => (peak = Math.max(peak, (c.parley ?? 0) + (c['parley-listener'] ?? 0)))), 50);
+  t.after(() => {
+    clearInterval(sampler);
+    t.diagnostic(`peak connections of the nodes plus the test's pool while ingesting: ${peak}`);
+  });
   const bodies = inboundBodies(phoneNumberId, 15, 4); // 60 messages, each posted twice: 120 bodies
   const victim = cluster.nodes[1]!;
   let stopping: Promise<unknown> | null = null;
