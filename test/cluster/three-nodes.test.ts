@@ -1,5 +1,5 @@
 // Three real `parley serve` processes on one fresh database, as behind a load balancer. They
-// race to migrate it and to make the first key, serve API requests round-robin, take Meta
+// race to migrate it and to make the first key (a fourth with another secret key is refused), serve API requests round-robin, take Meta
 // webhooks (duplicates included) spread over all three, and deliver Parley's own webhooks to
 // one receiver; one node is stopped gracefully and another killed in the middle of the work.
 // Whatever happens, nothing may be done twice and nothing may be lost.
@@ -12,7 +12,7 @@ import { createKey } from '../../src/projects/service.ts';
 import { type Cluster, call, type NodeResponse, postSigned, startCluster } from '../helpers/cluster.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { textBody } from '../helpers/meta.ts';
-import { cleanupProcesses, type ServerProcess, waitFor } from '../helpers/process.ts';
+import { cleanupProcesses, type ServerProcess, spawnParley, waitFor } from '../helpers/process.ts';
 import { Receiver } from '../helpers/receiver.ts';
 
 const CONTACTS = '/platform/v1/whatsapp/contacts';
@@ -159,6 +159,14 @@ test('three nodes on an empty database: migrations applied once, the first key m
     ok(await call(node, '/readyz'));
     assert.match((await call(node, '/metrics')).text, /parley_database_up 1/);
   }
+});
+
+test('a node started with another PARLEY_SECRET_KEY refuses to start, naming the setting', async () => {
+  const stray = spawnParley(['serve'], { ...cluster.env, PARLEY_SECRET_KEY: randomBytes(32).toString('hex') });
+  const exit = await stray.exited;
+  assert.equal(exit.code, 1, stray.stdout() + stray.stderr());
+  assert.match(stray.stdout() + stray.stderr(), /PARLEY_SECRET_KEY differs from the key this database was first used with/);
+  assert.doesNotMatch(stray.stdout(), /Parley is listening/);
 });
 
 test('serve: contacts created on one node, read and patched on others; ETags hold across nodes', async () => {
