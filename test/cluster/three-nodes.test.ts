@@ -1,7 +1,8 @@
 // Three real `parley serve` processes on one fresh database, as behind a load balancer. They
-// race to migrate it and to make the first key (a fourth with another secret key is refused), serve API requests round-robin, take Meta
-// webhooks (duplicates included) spread over all three, and deliver Parley's own webhooks to
-// one receiver; one node is stopped gracefully and another killed in the middle of the work.
+// race to migrate it and to make the first key (a fourth with another secret key is refused),
+// serve API requests round-robin, take Meta webhooks (duplicates included) spread over all
+// three, and deliver Parley's own webhooks to one receiver; one node is stopped gracefully and
+// another killed in the middle of the work.
 // Whatever happens, nothing may be done twice and nothing may be lost.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
