@@ -1,11 +1,13 @@
 // SQL for contacts. Every function takes the executor (pool or transaction) and the project id;
 // every read hides contacts waiting for their erase job.
+import { createHash } from 'node:crypto';
 import { type Expression, type ExpressionBuilder, type Kysely, type RawBuilder, type SqlBool, sql, type Transaction } from 'kysely';
 import { containsPattern } from '../db/like.ts';
 import { keysetPage } from '../db/keyset.ts';
 import type { Database } from '../db/schema.ts';
 import type { EntityTag } from '../http/etag.ts';
 import type { CursorRequest } from '../http/pagination.ts';
+import type pg from 'pg';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -189,6 +191,22 @@ export async function hasConversationOn(db: Executor, projectId: string, contact
 
 /** How many of the newest rows a substring search reads before it turns to the trigram index. */
 const NEWEST_WALK = 5000;
+/** Matches within the first walk from which a term counts as common: it is walked further instead. */
+const COMMON_MATCHES = 10;
+/** The longest second walk, in rows. */
+const LONGEST_WALK = 20_000;
+
+const walkNames = new Map<string, string>();
+
+/** One name per statement text (the filters decide the text, so there are few). */
+function walkStatementName(text: string): string {
+  let name = walkNames.get(text);
+  if (name === undefined) {
+    name = `parley_contact_walk_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
+    if (walkNames.size < 1000) walkNames.set(text, name);
+  }
+  return name;
+}
 
 /**
  * One page in keyset order, fetching one extra row to tell whether more follow.
@@ -197,25 +215,40 @@ const NEWEST_WALK = 5000;
  * (fast for common terms, a full walk for rare ones) and the trigram index (fast for rare terms,
  * a sort of every match for common ones), and its estimate for '%term%' is a guess. So it is not
  * left to guess: the newest rows are read first, but only so many; a term that fills the page
- * there is common and done. Otherwise the term is rare, and the page is read through the trigram
- * index (the other plans switched off for that one transaction).
+ * there is common and done. A term that nearly filled it (COMMON_MATCHES or more) has thousands
+ * of matches in a large table, each a heap fetch through the trigram index: walking on costs less,
+ * so a longer walk sized from the matches seen (twice the rows expected to fill the page) comes
+ * next. Otherwise the term is rare, and the page is read through the trigram index (the other
+ * plans switched off for that one transaction).
  */
-export async function listContactsByCursor(db: Kysely<Database>, projectId: string, filters: ContactFilters, page: CursorRequest): Promise<ContactRow[]> {
+export async function listContactsByCursor(db: Kysely<Database>, projectId: string, filters: ContactFilters, page: CursorRequest, pool?: pg.Pool): Promise<ContactRow[]> {
   const term = filters.profileNameContains ?? filters.waIdContains;
   if (term === undefined || term.length < 3) return (await pageQuery(db, projectId, filters, page).execute()) as ContactRow[];
   const others: ContactFilters = { ...filters, profileNameContains: undefined, waIdContains: undefined };
-  const newest = pageQuery(db, projectId, others, page).clearLimit().limit(NEWEST_WALK);
   const direction = page.before ? sql`ASC` : sql`DESC`;
   const substring: RawBuilder<SqlBool>[] = [];
   if (filters.profileNameContains !== undefined) substring.push(sql<SqlBool>`profile_name ILIKE ${containsPattern(filters.profileNameContains)}`);
   if (filters.waIdContains !== undefined) substring.push(sql<SqlBool>`wa_id LIKE ${containsPattern(filters.waIdContains)}`);
-  const common = await sql<ContactRow>`
+  const walk = async (rows: number) => {
+    const newest = pageQuery(db, projectId, others, page).clearLimit().limit(rows);
+    const query = sql<ContactRow>`
     SELECT * FROM (${newest}) AS recent WHERE ${sql.join(substring, sql` AND `)}
-    ORDER BY created_at ${direction}, id ${direction} LIMIT ${page.limit + 1}`.execute(db);
-  if (common.rows.length > page.limit) return common.rows;
+    ORDER BY created_at ${direction}, id ${direction} LIMIT ${page.limit + 1}`;
+    if (!pool) return (await query.execute(db)).rows;
+    // A named statement: its plan (always the list index) is kept per connection instead of
+    // planned on every search, which costs more than a millisecond with a LIKE filter.
+    const compiled = query.compile(db);
+    return (await pool.query<ContactRow>({ name: walkStatementName(compiled.sql), text: compiled.sql, values: compiled.parameters as unknown[] })).rows;
+  };
+  const first = await walk(NEWEST_WALK);
+  if (first.length > page.limit) return first;
+  if (first.length >= COMMON_MATCHES) {
+    const longer = await walk(Math.min(LONGEST_WALK, Math.ceil((NEWEST_WALK * 2 * (page.limit + 1)) / first.length)));
+    if (longer.length > page.limit) return longer;
+  }
   return db.transaction().execute(async (tx) => {
-    await sql`SET LOCAL enable_seqscan = off`.execute(tx);
-    await sql`SET LOCAL enable_indexscan = off`.execute(tx);
+    // One round trip for both settings (SET LOCAL takes one per statement).
+    await sql`SELECT set_config('enable_seqscan', 'off', true), set_config('enable_indexscan', 'off', true)`.execute(tx);
     return (await pageQuery(tx, projectId, filters, page).execute()) as ContactRow[];
   });
 }

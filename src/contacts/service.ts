@@ -233,7 +233,7 @@ export class ContactsService {
   }
 
   async listByCursor(projectId: string, query: ListContactsQuery, cursor: CursorRequest) {
-    const rows = await repo.listContactsByCursor(this.db, projectId, this.filters(query), cursor);
+    const rows = await repo.listContactsByCursor(this.db, projectId, this.filters(query), cursor, this.pool);
     const page = cursorPage(rows, cursor, (row) => ({ createdAt: isoMicros(row.created_at), id: row.id }));
     return { data: page.data.map(toContact), paging: page.paging };
   }

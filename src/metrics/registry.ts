@@ -29,6 +29,8 @@ export class ServerMetrics {
   private readonly queueAge: Gauge<'queue' | 'state'>;
   private readonly databaseUp: Gauge;
   private readonly options: MetricsOptions;
+  /** The labelled children of the request counter and histogram, by method, status and route. */
+  private readonly series = new Map<string, { count: { inc(): void }; time: { observe(value: number): void } }>();
 
   constructor(options: MetricsOptions) {
     this.options = options;
@@ -89,9 +91,17 @@ export class ServerMetrics {
 
   /** Records one answered request; `route` is the route template, never the raw URL. */
   observeRequest(method: string, route: string | undefined, status: number, seconds: number): void {
-    const labels = { method, route: route ?? UNMATCHED_ROUTE, status: String(status) };
-    this.requests.inc(labels);
-    this.duration.observe(labels, seconds);
+    const routeLabel = route ?? UNMATCHED_ROUTE;
+    const key = `${method} ${status} ${routeLabel}`;
+    let series = this.series.get(key);
+    if (series === undefined) {
+      // prom-client hashes the label object on every call otherwise; route templates keep the set small.
+      const labels = { method, route: routeLabel, status: String(status) };
+      series = { count: this.requests.labels(labels), time: this.duration.labels(labels) };
+      this.series.set(key, series);
+    }
+    series.count.inc();
+    series.time.observe(seconds);
   }
 
   /** The exposition text; the queue gauges are read from the database first. */
