@@ -221,7 +221,7 @@ async function main(): Promise<void> {
   lines.push(
     `- Config: ${MESSAGES.toLocaleString('en')} signed text-message bodies (mean ${fmt(meanBytes, 0)} bytes), one message each, POSTed by autocannon over ${CONNECTIONS} connections;` +
       ` ${generated.newContacts.toLocaleString('en')} from new numbers (${NEW_PERCENT} %), ${generated.knownMessages.toLocaleString('en')} from a pool of ${KNOWN.toLocaleString('en')} numbers that write repeatedly` +
-      ` (${generated.distinctUsers.toLocaleString('en')} distinct users); queue polled every ${POLL_MS} ms; one Parley process (one inbound worker, batches of 100; bodies stored several per INSERT; runs of plain-message bodies processed by one database call, parley_ingest_messages)`,
+      ` (${generated.distinctUsers.toLocaleString('en')} distinct users); queue polled every ${POLL_MS} ms; one Parley process (${process.env.PARLEY_INBOUND_LOOPS ?? '2'} inbound worker loop(s) sharing the queue by sender lanes, batches of 200; bodies stored several per INSERT; runs of plain-message bodies processed by one database call, parley_ingest_messages)`,
   );
   lines.push('');
   lines.push('| accepted/s | accept p50 ms | accept p99 ms | non-2xx | errors | posting s | pending at end of posting (max) | processed/s (first POST → queue empty) | processed/s while posting | drain/s after posting | total s |');

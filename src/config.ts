@@ -20,6 +20,8 @@ export interface Config {
   readonly defaultRateLimit: number;
   /** How often the job runner looks for due jobs when no notification arrives. */
   readonly jobPollMs: number;
+  /** Inbound worker loops in this process (they share the queue by sender lanes). */
+  readonly inboundLoops: number;
   /** 32-byte key sealing access tokens; null: generated once into `dataDir/secret.key`. */
   readonly secretKey: Buffer | null;
   /** Answers Meta's webhook verification (GET /webhooks/meta); null: verification refused. */
@@ -150,6 +152,7 @@ export function loadConfig(env: Env = process.env): Config {
     logFormat: parseLogFormat(env.LOG_FORMAT),
     defaultRateLimit: parsePositiveInt('PARLEY_RATE_LIMIT', env.PARLEY_RATE_LIMIT, 1000),
     jobPollMs: parsePositiveInt('PARLEY_JOB_POLL_MS', env.PARLEY_JOB_POLL_MS, 1000),
+    inboundLoops: parsePositiveInt('PARLEY_INBOUND_LOOPS', env.PARLEY_INBOUND_LOOPS, 2),
     secretKey: parseSecret(env.PARLEY_SECRET_KEY),
     metaVerifyToken: env.PARLEY_META_VERIFY_TOKEN === undefined || env.PARLEY_META_VERIFY_TOKEN === '' ? null : env.PARLEY_META_VERIFY_TOKEN,
     metaAppSecrets: Object.freeze(parseList(env.PARLEY_META_APP_SECRET)),

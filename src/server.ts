@@ -70,7 +70,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const runner = new JobRunner(db, jobRegistry(db), logger, { pollMs: config.jobPollMs });
     // Inbound media downloads run on a runner of their own: a 100 MB fetch never delays erasures.
     const mediaRunner = new JobRunner(db, mediaJobRegistry({ db, graph, logger }), logger, { pollMs: config.jobPollMs, batchSize: 2 });
-    const inbound = new MetaEventWorker(db, logger, { pollMs: config.jobPollMs, batchSize: INBOUND_BATCH });
+    // Several loops share the queue by sender lanes (src/meta-inbound/sender-lane.ts).
+    const inboundLoops = Array.from(
+      { length: config.inboundLoops },
+      (_, index) => new MetaEventWorker(db, logger, { pollMs: config.jobPollMs, batchSize: INBOUND_BATCH, loop: { index, of: config.inboundLoops } }),
+    );
+    const inbound = {
+      wake: () => inboundLoops.forEach((loop) => loop.wake()),
+      start: () => inboundLoops.forEach((loop) => loop.start()),
+      stop: async () => void (await Promise.all(inboundLoops.map((loop) => loop.stop()))),
+    };
     // A stored body wakes this node's worker directly, and the others by a NOTIFY at most
     // every 100 ms (this node hears it too; a spare wake-up costs one empty batch).
     const notifyInbound = throttledNotify(db, META_EVENTS_CHANNEL, 100, logger);

@@ -54,13 +54,13 @@ export async function batchStats(pool: pg.Pool, drainStartMs: number): Promise<B
   }
   const lines = [
     `- Worker batches: ${rows.length} transactions, ${fmt(rows.reduce((s, r) => s + r.n, 0) / Math.max(1, rows.length), 1)} events each on average (largest ${size});` +
-      ` ${rows.filter((r) => r.n === size).length} full. Time from one full batch's start to the next (= one batch in the single worker loop):`,
+      ` ${rows.filter((r) => r.n === size).length} full. Time from one full batch's start to the next (with one loop, one batch's time; with several loops their batches interleave, so a gap is shorter than a batch):`,
   ];
   for (const [phase, list] of Object.entries(gaps)) {
     if (list.length === 0) continue;
     list.sort((a, b) => a - b);
     const p50 = percentile(list, 50);
-    lines.push(`  - ${phase === 'posting' ? 'while posting (shares the CPUs with HTTP)' : 'drain after posting (worker alone)'}: ${list.length} batches, p50 ${fmt(p50, 1)} ms, p90 ${fmt(percentile(list, 90), 1)} ms → ${fmt(p50 / size, 2)} ms per event, at most ${fmt((size / p50) * 1000, 0)} events/s for one loop`);
+    lines.push(`  - ${phase === 'posting' ? 'while posting (shares the CPUs with HTTP)' : 'drain after posting (worker alone)'}: ${list.length} batches, p50 ${fmt(p50, 1)} ms, p90 ${fmt(percentile(list, 90), 1)} ms → ${fmt(p50 / size, 2)} ms per event, at most ${fmt((size / p50) * 1000, 0)} events/s at that pace`);
   }
   return { lines };
 }

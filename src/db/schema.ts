@@ -125,6 +125,8 @@ export interface MetaEventsTable {
   next_attempt_at: string | null;
   received_at: Generated<string>;
   processed_at: string | null;
+  /** The sender lane (0012; src/meta-inbound/sender-lane.ts); null: several senders or none. */
+  lane: number | null;
 }
 
 export interface ConversationsTable {

@@ -8,6 +8,7 @@ import { storeEvents } from './events-repo.ts';
 
 interface Waiting {
   body: string;
+  lane: number | null;
   done: (error?: unknown) => void;
 }
 
@@ -36,10 +37,10 @@ export class EventStore {
     this.maxChars = options.maxChars ?? 4 * 1024 * 1024;
   }
 
-  /** Resolves once the body is committed. */
-  store(body: string): Promise<void> {
+  /** Resolves once the body is committed; `lane`: its sender lane (sender-lane.ts), null when mixed. */
+  store(body: string, lane: number | null = null): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.waiting.push({ body, done: (error) => (error === undefined ? resolve() : reject(error)) });
+      this.waiting.push({ body, lane, done: (error) => (error === undefined ? resolve() : reject(error)) });
       this.flush();
     });
   }
@@ -50,7 +51,7 @@ export class EventStore {
       this.inFlight += 1;
       storeEvents(
         this.db,
-        batch.map((w) => w.body),
+        batch.map((w) => ({ body: w.body, lane: w.lane })),
       ).then(
         () => {
           for (const w of batch) w.done();

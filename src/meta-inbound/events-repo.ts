@@ -2,6 +2,7 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.ts';
 import { storableText } from '../db/storable-text.ts';
+import { LANE_LOCK_CLASS, SENDER_LANES } from './sender-lane.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -13,9 +14,9 @@ export const META_EVENTS_CHANNEL = 'parley_meta_events';
  * the others. The route wakes the local worker in-process and other nodes by a throttled
  * NOTIFY (see server.ts); polling covers the rest.
  */
-export async function storeEvents(db: Kysely<Database>, bodies: string[]): Promise<void> {
+export async function storeEvents(db: Kysely<Database>, bodies: { body: string; lane: number | null }[]): Promise<void> {
   if (bodies.length === 0) return;
-  await db.insertInto('meta_events').values(bodies.map((body) => ({ body }))).execute();
+  await db.insertInto('meta_events').values(bodies).execute();
 }
 
 /** Locks up to `limit` pending events for this transaction; other workers skip them. */
@@ -23,6 +24,43 @@ export async function lockPendingEvents(tx: Transaction<Database>, limit: number
   const result = await sql<{ id: number; body: string; attempts: number }>`
     SELECT id, body, attempts FROM meta_events
     WHERE state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+    ORDER BY id LIMIT ${limit} FOR UPDATE SKIP LOCKED`.execute(tx);
+  return result.rows;
+}
+
+/**
+ * The lanes this transaction now holds: tried in the given order until `most` are held; none
+ * when a mixed body (no lane) is due, which the caller then takes with every lane
+ * (lockAllLanes). Try-locks never wait, so loops taking lanes cannot deadlock.
+ */
+export async function tryLanes(tx: Transaction<Database>, lanes: readonly number[], most: number): Promise<{ mixedDue: boolean; held: number[] }> {
+  const result = await sql<{ mixed_due: boolean; held: number[] | null }>`
+    WITH mixed AS (
+      SELECT EXISTS (SELECT 1 FROM meta_events
+        WHERE state = 'pending' AND lane IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= now())) AS due)
+    SELECT mixed.due AS mixed_due,
+      CASE WHEN mixed.due THEN NULL
+        -- No ORDER BY: a sort would try every lane before the LIMIT; unnest yields in order.
+        ELSE ARRAY(SELECT l FROM unnest(${lanes as number[]}::int[]) AS l
+                   WHERE pg_try_advisory_xact_lock(${LANE_LOCK_CLASS}, l) LIMIT ${most}) END AS held
+    FROM mixed`.execute(tx);
+  const row = result.rows[0]!;
+  return { mixedDue: row.mixed_due, held: row.held ?? [] };
+}
+
+/**
+ * Waits for every lane, in lane order (so two loops doing this cannot deadlock, and a loop that
+ * only tries locks cannot take a lane from under a waiting one).
+ */
+export async function lockAllLanes(tx: Transaction<Database>): Promise<void> {
+  await sql`SELECT count(pg_advisory_xact_lock(${LANE_LOCK_CLASS}, l)) FROM generate_series(0, ${SENDER_LANES - 1}) AS l`.execute(tx);
+}
+
+/** Like lockPendingEvents, among the bodies of the given lanes only (the caller holds them). */
+export async function lockPendingLaneEvents(tx: Transaction<Database>, lanes: readonly number[], limit: number): Promise<{ id: number; body: string; attempts: number }[]> {
+  const result = await sql<{ id: number; body: string; attempts: number }>`
+    SELECT id, body, attempts FROM meta_events
+    WHERE state = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= now()) AND lane = ANY (${lanes as number[]}::smallint[])
     ORDER BY id LIMIT ${limit} FOR UPDATE SKIP LOCKED`.execute(tx);
   return result.rows;
 }

@@ -8,6 +8,7 @@ import { Type } from 'typebox';
 import type { Database } from '../db/schema.ts';
 import { errorResponse } from '../http/errors.ts';
 import { EventStore } from './event-store.ts';
+import { laneOf } from './sender-lane.ts';
 import { verifySignature } from './signature.ts';
 
 export interface MetaWebhookOptions {
@@ -96,14 +97,15 @@ export const metaWebhookRoutes: FastifyPluginAsyncTypebox<MetaWebhookOptions> = 
         return reply.code(401).send({ error: 'Missing or invalid X-Hub-Signature-256' });
       }
       const text = raw.toString('utf8');
+      let parsed: unknown;
       try {
-        JSON.parse(text);
+        parsed = JSON.parse(text);
       } catch {
         return reply.code(400).send({ error: 'Request body is not valid JSON' });
       }
       // PostgreSQL text cannot hold NUL; such a body cannot be a real Meta payload.
       if (text.includes('\u0000')) return reply.code(400).send({ error: 'Request body contains a NUL character' });
-      await store.store(text);
+      await store.store(text, laneOf(parsed));
       options.onStored?.();
       request.log.debug('Meta webhook stored');
       return { received: true };

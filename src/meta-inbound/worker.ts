@@ -14,10 +14,11 @@ import { isTransientConflict } from '../db/errors.ts';
 import type { Database } from '../db/schema.ts';
 import { BatchWorker } from '../jobs/polling-loop.ts';
 import { emitMetaRaw } from '../webhooks/outbox-repo.ts';
-import { countAttempt, finishEvent, lockPendingEvents } from './events-repo.ts';
+import { countAttempt, finishEvent, lockAllLanes, lockPendingEvents, lockPendingLaneEvents, tryLanes } from './events-repo.ts';
 import { type BatchBody, ingestBatch, numbersOf, planBody } from './message-batch.ts';
 import type { MetaWebhookBody } from './payload.ts';
 import { processEvent } from './processor.ts';
+import { SENDER_LANES } from './sender-lane.ts';
 
 type Tx = Transaction<Database>;
 
@@ -58,25 +59,67 @@ export interface MetaEventWorkerOptions {
   batchSize?: number;
   /** Waits after failed attempts (INBOUND_RETRY_SECONDS unless given). */
   retrySeconds?: readonly number[];
+  /** This loop's place among the node's loops (0-based) and their number: which lanes it tries first. */
+  loop?: { index: number; of: number };
 }
 
-// One loop per process: the batch call keeps one PostgreSQL backend busy, and a second loop
-// would mostly wait for (or deadlock with) the first on the same users' rows (measured:
-// bench/RESULTS.md). Several nodes still share the queue through SKIP LOCKED.
+// Loops share the queue by sender lanes (sender-lane.ts): a batch holds its lanes' advisory
+// locks until it commits, so no two loops, on one node or many, ever hold bodies of the same
+// sender, and each sender's bodies commit in queue order. (Before lanes, a second loop mostly
+// waited for or deadlocked with the first on the same users' rows: bench/RESULTS.md.)
 export class MetaEventWorker extends BatchWorker {
+  /** The lanes this loop tries first, then the others; at most `laneShare` per batch. */
+  private readonly ownLanes: number[];
+  private readonly otherLanes: number[];
+  private readonly laneShare: number;
+  private batches = 0;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly logger: Logger,
     private readonly options: MetaEventWorkerOptions,
   ) {
-    super(logger, options.pollMs, 'inbound worker');
+    const loop = options.loop ?? { index: 0, of: 1 };
+    super(logger, options.pollMs, loop.of > 1 ? `inbound worker ${loop.index + 1}/${loop.of}` : 'inbound worker');
+    const lanes = Array.from({ length: SENDER_LANES }, (_, lane) => lane);
+    this.ownLanes = lanes.filter((lane) => lane % loop.of === loop.index);
+    this.otherLanes = lanes.filter((lane) => lane % loop.of !== loop.index);
+    // Never all lanes at once, even for a lone loop: a loop of another node must find some free.
+    this.laneShare = Math.ceil(SENDER_LANES / Math.max(2, loop.of));
+  }
+
+  /** This batch's order of lanes to try: each group rotated, so every lane gets its turn. */
+  private laneOrder(): number[] {
+    const turn = this.batches++;
+    const rotate = (lanes: number[]) => (lanes.length === 0 ? lanes : [...lanes.slice(turn % lanes.length), ...lanes.slice(0, turn % lanes.length)]);
+    return [...rotate(this.ownLanes), ...rotate(this.otherLanes)];
+  }
+
+  /**
+   * Locks this batch's bodies: those of the lanes it could take, or, while a mixed body (no lane)
+   * is due, the oldest of all, with every lane held (as one loop alone would).
+   */
+  private async claim(tx: Tx, limit: number): Promise<{ id: number; body: string; attempts: number }[]> {
+    const order = this.laneOrder();
+    const first = await tryLanes(tx, order, this.laneShare);
+    if (first.mixedDue) {
+      await lockAllLanes(tx);
+      return lockPendingEvents(tx, limit);
+    }
+    const rows = first.held.length > 0 ? await lockPendingLaneEvents(tx, first.held, limit) : [];
+    if (rows.length > 0) return rows;
+    // Nothing in those lanes: try the rest. (A mixed body seen now waits for the next batch:
+    // waiting for all lanes while holding some could deadlock with another loop doing the same.)
+    const rest = order.filter((lane) => !first.held.includes(lane));
+    const more = rest.length > 0 ? await tryLanes(tx, rest, SENDER_LANES) : { held: [] };
+    return more.held.length > 0 ? lockPendingLaneEvents(tx, more.held, limit) : [];
   }
 
   /** One batch in one transaction; returns how many bodies it handled. */
   async batch(): Promise<number> {
     const failures: Failure[] = [];
     const handled = await this.db.transaction().execute(async (tx) => {
-      const locked = await lockPendingEvents(tx, this.options.batchSize ?? 50);
+      const locked = await this.claim(tx, this.options.batchSize ?? 50);
       const events: LockedEvent[] = locked.map((e) => ({ id: e.id, attempts: e.attempts, body: parse(e.body) }));
       const numbers = await numbersOf(tx, events.map((e) => e.body));
       // Bodies are handled in queue order: a run of plain-message bodies is sent as one call
