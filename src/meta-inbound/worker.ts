@@ -58,6 +58,8 @@ export interface MetaEventWorkerOptions {
   batchSize?: number;
   /** Waits after failed attempts (INBOUND_RETRY_SECONDS unless given). */
   retrySeconds?: readonly number[];
+  /** Called after each committed batch that handled at least one body (the server wakes the webhook dispatchers). */
+  onProcessed?: () => void;
 }
 
 // One loop per process: the batch call keeps one PostgreSQL backend busy, and a second loop
@@ -100,6 +102,7 @@ export class MetaEventWorker extends BatchWorker {
       await this.ingestRun(tx, run, failures);
       return events.length;
     });
+    if (handled > 0) this.options.onProcessed?.();
     for (const failure of failures) {
       this.logger.error({ event: failure.id, final: failure.final, error: failure.error }, 'inbound event failed');
     }
