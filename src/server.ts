@@ -71,7 +71,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     // Writes wake the webhook dispatchers after their commit, never by a NOTIFY inside them
     // (src/webhooks/outbox-signal.ts); the dispatcher is made below, the signal only calls it.
     let dispatcher: WebhookDispatcher | null = null;
-    const outbox = new OutboxSignal(db, logger, { wakeLocal: () => dispatcher?.wake() });
+    const outbox = new OutboxSignal(db, logger, { wakeLocal: () => dispatcher?.wake(), activePollMs: 100 });
     await outbox.refresh();
     const written = () => outbox.written();
     const runner = new JobRunner(db, jobRegistry(db), logger, { pollMs: config.jobPollMs, onJobDone: written });
@@ -156,6 +156,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     mediaRunner.start();
     inbound.start();
     webhookDispatcher.start();
+    outbox.start();
     deliveries.start();
     // Inactivity events, once per webhook, conversation and quiet period; safe on every node.
     // The sweeps below run every 30 s or minute: a failure that persists is logged once, then counted.

@@ -10,8 +10,12 @@
 // listener reconnected. While some webhook is active, a signal wakes this node's dispatcher and
 // sends one NOTIFY for the other nodes, each at most once per interval: the dispatcher drains
 // until the outbox is empty, so one wake-up per interval is enough under load, and when quiet the
-// first signal goes out at once (no added latency). Polling (PARLEY_JOB_POLL_MS) stays the
-// safety net for a signal lost with a crash between commit and wake-up.
+// first signal goes out at once (no added latency). Polling stays the safety net, for a signal
+// lost with a crash between commit and wake-up and for rows written by something other than
+// Parley (SQL run by hand, bench/webhooks.ts): while some webhook is active, this node's
+// dispatcher is also woken every `activePollMs` (100 ms: an empty pass is 4 short statements, so
+// ~40 a second per node, bought only while webhooks exist); without webhooks only the ordinary
+// PARLEY_JOB_POLL_MS poll remains.
 import { type Kysely, sql } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/schema.ts';
@@ -23,6 +27,8 @@ export interface OutboxSignalOptions {
   wakeLocal: () => void;
   /** At most one local wake-up and one NOTIFY per this many ms (20 unless given). */
   intervalMs?: number;
+  /** While some webhook is active, wake this node's dispatcher this often too (0: never). */
+  activePollMs?: number;
 }
 
 export class OutboxSignal {
@@ -34,6 +40,7 @@ export class OutboxSignal {
   private lastWake = -Infinity;
   private wakeTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private poll: NodeJS.Timeout | null = null;
   private readonly notify: ThrottledNotify;
 
   constructor(
@@ -84,8 +91,20 @@ export class OutboxSignal {
     return this.refreshing;
   }
 
+  /** Starts the short poll that runs while some webhook is active. */
+  start(): void {
+    const every = this.options.activePollMs ?? 0;
+    if (every <= 0 || this.poll || this.stopped) return;
+    this.poll = setInterval(() => {
+      if (this.active) this.options.wakeLocal();
+    }, every);
+    this.poll.unref();
+  }
+
   stop(): void {
     this.stopped = true;
+    if (this.poll) clearInterval(this.poll);
+    this.poll = null;
     this.notify.stop();
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     this.wakeTimer = null;
