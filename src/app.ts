@@ -54,6 +54,11 @@ export interface AppDeps {
   onMetaEventStored?: () => void;
   /** Whether the embedded PostgreSQL runs (for GET /metrics); leave out with an external database. */
   embeddedUp?: () => boolean;
+  /**
+   * Told after each successful write request (and after webhook changes) so that the webhook
+   * dispatchers wake once its commit is visible (src/webhooks/outbox-signal.ts).
+   */
+  outbox?: { written(): void; webhooksChanged(): void };
   /** Writes the API log; the server passes its own so that it can flush it after the last request. Without one the app makes one and flushes it when it closes. */
   apiLog?: ApiLogRecorder;
 }
@@ -111,6 +116,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   // Before validation, so that no route and no check after it meets a NUL (src/http/nul-character.ts).
   app.addHook('preValidation', refuseNulCharacters);
+
+  const outbox = deps.outbox;
+  if (outbox) {
+    // After the answer, so after the commit: the dispatcher that wakes sees the new rows.
+    app.addHook('onResponse', (request, reply, done) => {
+      if (request.method !== 'GET' && request.method !== 'HEAD' && reply.statusCode < 400) outbox.written();
+      done();
+    });
+  }
 
   await app.register(swagger, {
     openapi: {
@@ -179,7 +193,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       await api.register(mediaRoutes, { db: deps.db, graph: deps.graph, allowPrivate: deps.config.allowPrivateWebhooks });
       await api.register(marketingPreferenceRoutes, { db: deps.db });
       await api.register(webhookDeliveryRoutes, { db: deps.db });
-      await api.register(webhookRoutes, { db: deps.db, allowPrivateWebhooks: deps.config.allowPrivateWebhooks });
+      await api.register(webhookRoutes, { db: deps.db, allowPrivateWebhooks: deps.config.allowPrivateWebhooks, onWebhooksChanged: outbox ? () => outbox.webhooksChanged() : undefined });
       await api.register(apiLogRoutes, { db: deps.db });
     },
     { prefix: API_PREFIX },

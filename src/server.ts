@@ -27,7 +27,8 @@ import { MetaEventWorker } from './meta-inbound/worker.ts';
 import { checkSecretKey, loadOrCreateSecretKey, TokenCipher } from './phone-numbers/token-cipher.ts';
 import { DeliveryWorker } from './webhooks/delivery-worker.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
-import { purgeDispatchedEvents, queueInactivityEvents, WEBHOOK_DELIVERIES_CHANNEL, WEBHOOK_EVENTS_CHANNEL } from './webhooks/outbox-repo.ts';
+import { OutboxSignal } from './webhooks/outbox-signal.ts';
+import { purgeDispatchedEvents, queueInactivityEvents, WEBHOOK_DELIVERIES_CHANNEL, WEBHOOK_EVENTS_CHANNEL, WEBHOOKS_CHANGED } from './webhooks/outbox-repo.ts';
 import { bootstrapDefaultProject, hasActiveKey, KeyAuthenticator, KEY_REVOKED_CHANNEL } from './projects/service.ts';
 import { purgeOldDeliveries } from './webhook-deliveries/repo.ts';
 
@@ -67,13 +68,19 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     await checkSecretKey(db, cipher);
     const authenticator = new KeyAuthenticator(db);
     const graph = new GraphClient({ baseUrl: config.metaGraphUrl, timeoutMs: config.metaTimeoutMs, cipher, logger });
-    const runner = new JobRunner(db, jobRegistry(db), logger, { pollMs: config.jobPollMs });
+    // Writes wake the webhook dispatchers after their commit, never by a NOTIFY inside them
+    // (src/webhooks/outbox-signal.ts); the dispatcher is made below, the signal only calls it.
+    let dispatcher: WebhookDispatcher | null = null;
+    const outbox = new OutboxSignal(db, logger, { wakeLocal: () => dispatcher?.wake(), activePollMs: 100 });
+    await outbox.refresh();
+    const written = () => outbox.written();
+    const runner = new JobRunner(db, jobRegistry(db), logger, { pollMs: config.jobPollMs, onJobDone: written });
     // Inbound media downloads run on a runner of their own: a 100 MB fetch never delays erasures.
-    const mediaRunner = new JobRunner(db, mediaJobRegistry({ db, graph, logger }), logger, { pollMs: config.jobPollMs, batchSize: 2 });
+    const mediaRunner = new JobRunner(db, mediaJobRegistry({ db, graph, logger }), logger, { pollMs: config.jobPollMs, batchSize: 2, onJobDone: written });
     // Several loops share the queue by sender lanes (src/meta-inbound/sender-lane.ts).
     const inboundLoops = Array.from(
       { length: config.inboundLoops },
-      (_, index) => new MetaEventWorker(db, logger, { pollMs: config.jobPollMs, batchSize: INBOUND_BATCH, loop: { index, of: config.inboundLoops } }),
+      (_, index) => new MetaEventWorker(db, logger, { pollMs: config.jobPollMs, batchSize: INBOUND_BATCH, loop: { index, of: config.inboundLoops }, onProcessed: written }),
     );
     const inbound = {
       wake: () => inboundLoops.forEach((loop) => loop.wake()),
@@ -87,8 +94,20 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       inbound.wake();
       notifyInbound.signal();
     };
-    const dispatcher = new WebhookDispatcher(db, logger, { pollMs: config.jobPollMs });
     const deliveries = new DeliveryWorker(db, logger, { pollMs: config.jobPollMs, retrySeconds: config.webhookRetrySeconds, allowPrivate: config.allowPrivateWebhooks });
+    // New deliveries wake this node's worker at once and the others' at most every 100 ms.
+    const notifyDeliveries = throttledNotify(db, WEBHOOK_DELIVERIES_CHANNEL, 100, logger);
+    const webhookDispatcher = new WebhookDispatcher(db, logger, {
+      pollMs: config.jobPollMs,
+      onQueued: () => {
+        deliveries.wake();
+        notifyDeliveries.signal();
+      },
+      // Each pass looks again whether any webhook is active, so that a node stops (or starts)
+      // waking dispatchers within one poll of the last webhook going (or the first coming).
+      onPass: () => void outbox.refresh(),
+    });
+    dispatcher = webhookDispatcher;
     const listener = await startListener(
       database.url,
       {
@@ -99,7 +118,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
             mediaRunner.wake();
           },
           [META_EVENTS_CHANNEL]: () => inbound.wake(),
-          [WEBHOOK_EVENTS_CHANNEL]: () => dispatcher.wake(),
+          [WEBHOOK_EVENTS_CHANNEL]: (payload) => {
+            if (payload === WEBHOOKS_CHANGED) void outbox.refresh();
+            webhookDispatcher.wake();
+          },
           [WEBHOOK_DELIVERIES_CHANNEL]: () => deliveries.wake(),
         },
         onReset: () => {
@@ -107,7 +129,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
           runner.wake();
           mediaRunner.wake();
           inbound.wake();
-          dispatcher.wake();
+          void outbox.refresh();
+          webhookDispatcher.wake();
           deliveries.wake();
         },
       },
@@ -118,7 +141,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     // Flushed after the last request has been answered (close below), before the database goes.
     const apiLog = new ApiLogRecorder(db, logger);
     const app = await buildApp({
-      db, pool: database.pool, config, logger, authenticator, cipher, graph, onMetaEventStored, apiLog,
+      db, pool: database.pool, config, logger, authenticator, cipher, graph, onMetaEventStored, apiLog, outbox,
       ...(embedded ? { embeddedUp: () => embedded.state === 'up' } : {}),
     });
     let firstKey: string | null;
@@ -131,6 +154,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     } catch (error) {
       // e.g. the port is taken: close what already runs before the database goes.
       notifyInbound.stop();
+      outbox.stop();
+      notifyDeliveries.stop();
       await app.close().catch(() => undefined);
       await apiLog.close();
       await listener.close();
@@ -139,7 +164,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     runner.start();
     mediaRunner.start();
     inbound.start();
-    dispatcher.start();
+    webhookDispatcher.start();
+    outbox.start();
     deliveries.start();
     // Inactivity events, once per webhook, conversation and quiet period; safe on every node.
     // The sweeps below run every 30 s or minute: a failure that persists is logged once, then counted.
@@ -148,7 +174,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const parkedErrors = new RepeatedErrors(logger, 'parked status sweep');
     const inactivity = setInterval(() => {
       queueInactivityEvents(db).then(
-        () => inactivityErrors.succeeded(),
+        (queued) => {
+          inactivityErrors.succeeded();
+          if (queued > 0) written();
+        },
         (error: unknown) => inactivityErrors.failed(error),
       );
     }, 30_000);
@@ -180,6 +209,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       endIdleConversations(db, new Date()).then(
         (ended) => {
           conversationErrors.succeeded();
+          if (ended > 0) written();
           if (ended > 0) logger.info({ ended }, 'ended idle conversations');
         },
         (error: unknown) => conversationErrors.failed(error),
@@ -188,6 +218,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       applyLateParkedStatuses(db).then(
         (applied) => {
           parkedErrors.succeeded();
+          if (applied > 0) written();
           if (applied > 0) logger.info({ applied }, 'applied statuses that arrived while their message was being stored');
         },
         (error: unknown) => parkedErrors.failed(error),
@@ -230,8 +261,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
           await runner.stop();
           await mediaRunner.stop();
           await inbound.stop();
-          await dispatcher.stop();
+          await webhookDispatcher.stop();
+          outbox.stop();
           await deliveries.stop();
+          notifyDeliveries.stop();
           await listener.close();
           await graph.close();
           await database.close();

@@ -18,6 +18,8 @@ export interface JobRunnerOptions {
   /** How long a claimed job stays invisible to other workers before it counts as abandoned. */
   leaseSeconds?: number;
   batchSize?: number;
+  /** Called after each job that completed (the server wakes the webhook dispatchers: jobs write). */
+  onJobDone?: () => void;
 }
 
 export class JobRunner extends BatchWorker {
@@ -52,6 +54,7 @@ export class JobRunner extends BatchWorker {
       try {
         await withinLease(handler.run(job.payload), leaseSeconds);
         await completeJob(this.db, job.id);
+        this.options.onJobDone?.();
         this.logger.info({ job: job.id, kind: job.kind }, 'job done');
       } catch (error) {
         await this.recordFailure(job, error, job.attempts >= handler.maxAttempts);

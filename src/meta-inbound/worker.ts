@@ -61,6 +61,8 @@ export interface MetaEventWorkerOptions {
   retrySeconds?: readonly number[];
   /** This loop's place among the node's loops (0-based) and their number: which lanes it tries first. */
   loop?: { index: number; of: number };
+  /** Called after each committed batch that handled at least one body (the server wakes the webhook dispatchers). */
+  onProcessed?: () => void;
 }
 
 // Loops share the queue by sender lanes (sender-lane.ts): a batch holds its lanes' advisory
@@ -143,6 +145,7 @@ export class MetaEventWorker extends BatchWorker {
       await this.ingestRun(tx, run, failures);
       return events.length;
     });
+    if (handled > 0) this.options.onProcessed?.();
     for (const failure of failures) {
       this.logger.error({ event: failure.id, final: failure.final, error: failure.error }, 'inbound event failed');
     }

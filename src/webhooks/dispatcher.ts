@@ -18,7 +18,6 @@ import { BatchWorker } from '../jobs/polling-loop.ts';
 import { type OutboxEvent, type Prefetched, renderEvent } from './payloads.ts';
 import {
   addToBatch, insertDeliveries, lockUndispatchedEvents, markDispatched, metaEventBody, type NewDelivery, recordDispatchFailure, type TargetWebhook, targetsOf,
-  WEBHOOK_DELIVERIES_CHANNEL,
 } from './outbox-repo.ts';
 
 type Tx = Transaction<Database>;
@@ -29,6 +28,13 @@ export const DISPATCH_RETRY_SECONDS = [5, 30, 120, 600] as const;
 export interface DispatcherOptions {
   pollMs: number;
   retrySeconds?: readonly number[];
+  /**
+   * Called after a batch that queued deliveries has committed (the server wakes the delivery
+   * workers). Not a NOTIFY inside the batch: that would serialise its commit with every other.
+   */
+  onQueued?: () => void;
+  /** Called at the start of each pass (the server refreshes whether any webhook is active). */
+  onPass?: () => void;
 }
 
 const isContactEvent = (event: OutboxEvent) => event.event === 'whatsapp.contact.created' || event.event === 'whatsapp.contact.updated';
@@ -42,7 +48,18 @@ export class WebhookDispatcher extends BatchWorker {
     super(logger, options.pollMs, 'webhook dispatcher');
   }
 
+  protected override loopPass(): Promise<number> {
+    this.options.onPass?.();
+    return this.drain();
+  }
+
   protected async batch(limit = 200): Promise<number> {
+    const { events, queued } = await this.dispatchBatch(limit);
+    if (queued > 0) this.options.onQueued?.();
+    return events;
+  }
+
+  private async dispatchBatch(limit: number): Promise<{ events: number; queued: number }> {
     try {
       return await this.db.transaction().execute((tx) => this.wholeBatch(tx, limit));
     } catch (error) {
@@ -55,7 +72,7 @@ export class WebhookDispatcher extends BatchWorker {
   }
 
   /** The fast way: a batch's events in one go. Any failure rolls the whole batch back. */
-  private async wholeBatch(tx: Tx, limit: number): Promise<number> {
+  private async wholeBatch(tx: Tx, limit: number): Promise<{ events: number; queued: number }> {
     const events = await lockUndispatchedEvents(tx, limit);
     // Within a batch, events mostly share their targets and are mostly about contacts: look
     // each set of targets up once, load the contacts in one query, insert in one statement.
@@ -77,17 +94,16 @@ export class WebhookDispatcher extends BatchWorker {
     await insertDeliveries(tx, deliveries);
     queued += deliveries.length;
     await markDispatched(tx, events.map((e) => e.id));
-    if (queued > 0) await sql`SELECT pg_notify(${WEBHOOK_DELIVERIES_CHANNEL}, '')`.execute(tx);
-    return events.length;
+    return { events: events.length, queued };
   }
 
   /** The careful way: each event under its own savepoint; a failing one is counted and skipped. */
-  private async oneByOne(limit: number): Promise<number> {
+  private async oneByOne(limit: number): Promise<{ events: number; queued: number }> {
     const failures: { id: string; error: string; attempt: number; dead: boolean }[] = [];
     let transient = 0;
+    let queued = 0;
     const handled = await this.db.transaction().execute(async (tx) => {
       const events = await lockUndispatchedEvents(tx, limit);
-      let queued = 0;
       for (const event of events) {
         await sql`SAVEPOINT event`.execute(tx);
         try {
@@ -112,7 +128,6 @@ export class WebhookDispatcher extends BatchWorker {
           failures.push({ id: event.id, error: message, attempt, dead });
         }
       }
-      if (queued > 0) await sql`SELECT pg_notify(${WEBHOOK_DELIVERIES_CHANNEL}, '')`.execute(tx);
       return events.length;
     });
     for (const f of failures) {
@@ -120,7 +135,7 @@ export class WebhookDispatcher extends BatchWorker {
       else this.logger.warn({ event: f.id, attempt: f.attempt, error: f.error }, 'webhook event could not be dispatched; it will be tried again');
     }
     // Only events that met a passing conflict are left as they were: do not spin on them now.
-    return transient === handled ? 0 : handled;
+    return { events: transient === handled ? 0 : handled, queued };
   }
 
   /** Adds the event's deliveries to `deliveries`; returns how many it put into buffers instead. */

@@ -8,6 +8,8 @@ import type { OutboxEvent } from './payloads.ts';
 type Executor = Kysely<Database> | Transaction<Database>;
 
 export const WEBHOOK_EVENTS_CHANNEL = 'parley_webhook_events';
+/** The payload on WEBHOOK_EVENTS_CHANNEL that says a webhook was created, changed or tested. */
+export const WEBHOOKS_CHANGED = 'webhooks';
 export const WEBHOOK_DELIVERIES_CHANNEL = 'parley_webhook_deliveries';
 
 export interface TargetWebhook {
@@ -190,13 +192,15 @@ export async function giveUpDelivery(db: Kysely<Database>, id: string, reason: s
     WHERE id = ${id} AND status = 'pending'`.execute(db);
 }
 
-/** Outbox rows for Meta's raw payload, for numbers that have an active meta webhook. */
+/**
+ * Outbox rows for Meta's raw payload, for numbers that have an active meta webhook. No NOTIFY:
+ * this runs in the inbound worker's transaction (see outbox-signal.ts for how dispatchers wake).
+ */
 export async function emitMetaRaw(tx: Transaction<Database>, projectId: string, phoneNumberId: string, metaEventId: number): Promise<void> {
   await sql`
     INSERT INTO webhook_events (project_id, phone_number_id, event, subject)
     SELECT ${projectId}, ${phoneNumberId}, 'meta.raw', jsonb_build_object('meta_event_id', ${metaEventId}::bigint)
-    WHERE EXISTS (SELECT 1 FROM webhooks WHERE project_id = ${projectId} AND phone_number_id = ${phoneNumberId} AND kind = 'meta' AND active)
-    RETURNING pg_notify(${WEBHOOK_EVENTS_CHANNEL}, '')`.execute(tx);
+    WHERE EXISTS (SELECT 1 FROM webhooks WHERE project_id = ${projectId} AND phone_number_id = ${phoneNumberId} AND kind = 'meta' AND active)`.execute(tx);
 }
 
 export async function metaEventBody(db: Executor, id: number): Promise<string | null> {
@@ -229,9 +233,13 @@ export async function queueInactivityEvents(db: Kysely<Database>): Promise<numbe
                                                     'created_at', to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
                           FROM messages m WHERE m.conversation_id = d.conversation_id AND m.type <> 'system' ORDER BY m.created_at DESC LIMIT 1))
     FROM due d JOIN noted n ON n.webhook_id = d.webhook_id AND n.conversation_id = d.conversation_id`.execute(db);
-  const count = Number(result.numAffectedRows ?? 0);
-  if (count > 0) await sql`SELECT pg_notify(${WEBHOOK_EVENTS_CHANNEL}, '')`.execute(db);
-  return count;
+  return Number(result.numAffectedRows ?? 0);
+}
+
+/** Whether any webhook is active: while none is, writes need not wake any dispatcher. */
+export async function anyActiveWebhook(db: Kysely<Database>): Promise<boolean> {
+  const result = await sql<{ any: boolean }>`SELECT EXISTS (SELECT 1 FROM webhooks WHERE active) AS any`.execute(db);
+  return result.rows[0]?.any === true;
 }
 
 /** Inserts many deliveries in one statement. */

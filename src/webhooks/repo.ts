@@ -3,7 +3,6 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { containsPattern } from '../db/like.ts';
 import type { Database } from '../db/schema.ts';
-import { WEBHOOK_EVENTS_CHANNEL } from './outbox-repo.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -128,8 +127,8 @@ export interface TestEvent {
 }
 
 /**
- * Queues an outbox event for one webhook only and wakes the dispatcher. Run it inside a
- * transaction: the notification is delivered at commit, when the row is visible.
+ * Queues an outbox event for one webhook only. No NOTIFY inside the transaction: the response's
+ * hook wakes the dispatchers after the commit (outbox-signal.ts).
  */
 export async function queueTargetedEvent(tx: Transaction<Database>, projectId: string, event: TestEvent): Promise<string> {
   const row = await tx
@@ -137,6 +136,5 @@ export async function queueTargetedEvent(tx: Transaction<Database>, projectId: s
     .values({ project_id: projectId, phone_number_id: event.phoneNumberId, webhook_id: event.webhookId, event: event.event, subject: JSON.stringify(event.subject) })
     .returning('id')
     .executeTakeFirstOrThrow();
-  await sql`SELECT pg_notify(${WEBHOOK_EVENTS_CHANNEL}, '')`.execute(tx);
   return row.id;
 }

@@ -19,8 +19,22 @@ import {
 } from './schemas.ts';
 import { WebhooksService } from './service.ts';
 
-export const webhookRoutes: FastifyPluginAsyncTypebox<{ db: Kysely<Database>; allowPrivateWebhooks: boolean }> = async (app, { db, allowPrivateWebhooks }) => {
+export interface WebhookRoutesOptions {
+  db: Kysely<Database>;
+  allowPrivateWebhooks: boolean;
+  /** Called after a successful create, update, delete or test (the outbox signal looks again). */
+  onWebhooksChanged?: () => void;
+}
+
+export const webhookRoutes: FastifyPluginAsyncTypebox<WebhookRoutesOptions> = async (app, { db, allowPrivateWebhooks, onWebhooksChanged }) => {
   const webhooks = new WebhooksService(db, { allowPrivateWebhooks });
+  if (onWebhooksChanged) {
+    // This plugin's routes only (Fastify scopes hooks to the plugin that adds them).
+    app.addHook('onResponse', (request, reply, done) => {
+      if (request.method !== 'GET' && reply.statusCode < 400) onWebhooksChanged();
+      done();
+    });
+  }
 
   app.get('/whatsapp/webhooks', { schema: listProjectWebhooksSchema }, async (request, reply) => {
     const offset = parseOffsetQuery(request.query);

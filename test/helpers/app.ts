@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import pino, { type Logger } from 'pino';
 import type { ApiLogRecorder } from '../../src/api-logs/recorder.ts';
-import { buildApp } from '../../src/app.ts';
+import { type AppDeps, buildApp } from '../../src/app.ts';
 import { GraphClient } from '../../src/meta-graph/client.ts';
 import { TokenCipher } from '../../src/phone-numbers/token-cipher.ts';
 import { createKey } from '../../src/projects/service.ts';
@@ -71,6 +71,8 @@ export interface StartTestAppOptions {
   publicUrl?: string | null;
   /** The API log's writer; defaults to one the app makes and flushes when it closes. */
   apiLog?: ApiLogRecorder;
+  /** Told after writes (src/webhooks/outbox-signal.ts); defaults to none (tests pump the dispatcher). */
+  outbox?: AppDeps['outbox'];
 }
 
 export async function startTestApp(options: StartTestAppOptions = {}): Promise<TestApp> {
@@ -95,6 +97,7 @@ export async function startTestApp(options: StartTestAppOptions = {}): Promise<T
     graph,
     embeddedUp: options.embeddedUp,
     apiLog: options.apiLog,
+    outbox: options.outbox,
   });
   await app.ready();
   const { key } = await createKey(database.db, 'alpha');

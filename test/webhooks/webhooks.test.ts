@@ -4,6 +4,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
+import pino from 'pino';
+import { OutboxSignal } from '../../src/webhooks/outbox-signal.ts';
+import { createTestDatabase } from '../helpers/db.ts';
 import { startTestApp, type TestApp, type TestResponse } from '../helpers/app.ts';
 import { connectNumber } from '../helpers/meta.ts';
 
@@ -276,19 +279,30 @@ test('the test endpoint queues exactly one sample event for that webhook alone',
   assert.equal((await outboxRows(hook.id)).length, 3);
 });
 
-test('queueing a test wakes the dispatcher: parley_webhook_events is notified at commit', async () => {
-  const hook = created(await createProjectHook());
-  const listener = new pg.Client({ connectionString: t.database.url });
+test('queueing a test wakes the dispatchers after its commit, here and (by a NOTIFY outside the transaction) on other nodes', async () => {
+  let wakes = 0;
+  const database = await createTestDatabase();
+  const signal = new OutboxSignal(database.db, pino({ level: 'silent' }), { wakeLocal: () => (wakes += 1) });
+  const node = await startTestApp({ database, outbox: signal });
+  const listener = new pg.Client({ connectionString: node.database.url });
   await listener.connect();
   try {
+    const made = await node.request({ method: 'POST', url: projectHooks, body: { whatsapp_webhook: { url: 'http://127.0.0.1:9/a', events: ['whatsapp.contact.created'] } } });
+    assert.equal(made.status, 201, made.text);
     await listener.query('LISTEN parley_webhook_events');
     const notified = new Promise<string>((resolve) => listener.once('notification', (message) => resolve(message.channel)));
-    const response = await t.request({ method: 'POST', url: `${projectHooks}/${hook.id}/test`, body: {} });
+    const before = wakes;
+    const response = await node.request({ method: 'POST', url: `${projectHooks}/${made.body.data.id}/test`, body: {} });
     assert.equal(response.status, 200, response.text);
     const timeout = new Promise<string>((resolve) => setTimeout(() => resolve('no notification'), 2000).unref());
     assert.equal(await Promise.race([notified, timeout]), 'parley_webhook_events');
+    for (let i = 0; i < 100 && wakes === before; i += 1) await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.ok(wakes > before, 'the local dispatcher was woken');
   } finally {
+    signal.stop();
     await listener.end();
+    await node.close();
+    await database.drop();
   }
 });
 
