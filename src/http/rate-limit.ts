@@ -65,7 +65,7 @@ export class ClusterRateLimiter {
   ) {
     this.now = options.now ?? Date.now;
     this.logger = options.logger;
-    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweeper = setInterval(() => void this.sweep(), SWEEP_MS);
     this.sweeper.unref();
   }
 
@@ -85,10 +85,13 @@ export class ClusterRateLimiter {
     }
     entry.lastTake = now;
     if (entry.local > 0) return this.spend(key, entry);
-    if (entry.spent || entry.fallback) {
+    if (entry.fallback) {
+      // A database that is down may take its connect timeout to say so: never wait for it here.
       if (now >= entry.recheckAt) this.startRefill(key, entry);
       return this.spend(key, entry);
     }
+    // A spent window is refused from memory; once a second a request asks whether tokens came back.
+    if (entry.spent && now < entry.recheckAt && !entry.refill) return -1;
     return this.waitAndSpend(key, entry);
   }
 
@@ -128,7 +131,7 @@ export class ClusterRateLimiter {
       this.startRefill(key, entry);
       await entry.refill;
       if (this.entries.get(key) !== entry) return -1; // the window ended while waiting
-      if (entry.local > 0 || entry.spent || entry.fallback) return this.spend(key, entry);
+      if (entry.local > 0 || entry.fallback || (entry.spent && this.now() < entry.recheckAt)) return this.spend(key, entry);
     }
   }
 
@@ -172,15 +175,18 @@ export class ClusterRateLimiter {
     }
   }
 
-  private sweep(): void {
+  /** Forgets ended windows and hands back the tokens of keys idle for IDLE_RETURN_MS (runs every second). */
+  sweep(): Promise<void> {
     const now = this.now();
     const window = Math.floor(now / WINDOW_MS);
+    const returns: Promise<void>[] = [];
     for (const [key, entry] of this.entries) {
       if (entry.window !== window) {
         if (!entry.refill) this.entries.delete(key);
       } else if (entry.local > 0 && !entry.refill && now - entry.lastTake >= IDLE_RETURN_MS) {
-        void this.giveBack(key, entry);
+        returns.push(this.giveBack(key, entry));
       }
     }
+    return Promise.all(returns).then(() => undefined);
   }
 }
