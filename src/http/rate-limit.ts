@@ -80,6 +80,7 @@ export class ClusterRateLimiter {
     let entry = this.entries.get(key);
     if (!entry || entry.window !== window || entry.limit !== limit) {
       // Tokens of an earlier window are void; a changed limit starts counting this node afresh.
+      if (entry && entry.window === window && !entry.refill) void this.giveBack(key, entry);
       entry = { window, limit, local: 0, taken: 0, want: FIRST_BATCH, lastBatch: 0, lastTake: now, spent: false, fallback: false, recheckAt: 0, accepted: 0, refill: null };
       this.entries.set(key, entry);
     }
@@ -115,7 +116,9 @@ export class ClusterRateLimiter {
     if (entry.local > 0) {
       entry.local -= 1;
       entry.accepted += 1;
-      if (entry.local <= entry.lastBatch >> 1 && !entry.spent && !entry.fallback) this.startRefill(key, entry);
+      // Batches of one (a window nearly spent, or a tiny limit) are not fetched ahead: a token
+      // fetched ahead and then not used is one the other nodes cannot have.
+      if (entry.lastBatch > 1 && entry.local <= entry.lastBatch >> 1 && !entry.spent && !entry.fallback) this.startRefill(key, entry);
       return Math.max(0, Math.min(entry.limit, entry.limit - entry.taken + entry.local));
     }
     if (entry.fallback && entry.accepted < entry.limit) {
