@@ -17,7 +17,8 @@ import { contactRoutes } from './contacts/routes.ts';
 import { conversationRoutes } from './conversations/routes.ts';
 import { customerRoutes } from './customers/routes.ts';
 import type { Database } from './db/schema.ts';
-import { RateLimiter, requireApiKey } from './http/auth.ts';
+import { requireApiKey } from './http/auth.ts';
+import { ClusterRateLimiter } from './http/rate-limit.ts';
 import { errorHandler } from './http/errors.ts';
 import { API_DESCRIPTION, API_TAGS, DOCS_PATH, docsPageConfiguration, healthSchema, readinessSchema } from './http/openapi.ts';
 import { refuseNulCharacters } from './http/nul-character.ts';
@@ -180,7 +181,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const authenticator = deps.authenticator ?? new KeyAuthenticator(deps.db);
   const mediaSigner = new MediaLinkSigner(deps.cipher.deriveKey(MEDIA_LINK_KEY_PURPOSE));
   const mediaLinks = new MediaLinks(mediaSigner, deps.config.publicUrl ?? null);
-  const limiter = new RateLimiter();
+  const limiter = new ClusterRateLimiter(deps.db, { logger: deps.logger });
+  // Unused tokens go back to the database while it is still open (the server closes the app first).
+  app.addHook('onClose', async () => limiter.close());
   await app.register(
     async (api) => {
       requireApiKey(api, { authenticator, limiter, defaultRateLimit: deps.config.defaultRateLimit });

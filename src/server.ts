@@ -15,6 +15,7 @@ import { withSchemaLock } from './db/migrate.ts';
 import { startListener } from './db/listener.ts';
 import { throttledNotify } from './db/throttled-notify.ts';
 import { purgeExpiredIdempotencyKeys } from './http/idempotency.ts';
+import { purgeOldRateLimitWindows } from './http/rate-limit-repo.ts';
 import { jobRegistry } from './jobs/registry.ts';
 import { JOBS_CHANNEL } from './jobs/repo.ts';
 import { JobRunner } from './jobs/runner.ts';
@@ -172,6 +173,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     const inactivityErrors = new RepeatedErrors(logger, 'inactivity sweep');
     const conversationErrors = new RepeatedErrors(logger, 'conversation sweep');
     const parkedErrors = new RepeatedErrors(logger, 'parked status sweep');
+    const rateLimitErrors = new RepeatedErrors(logger, 'rate limit window purge');
     const inactivity = setInterval(() => {
       queueInactivityEvents(db).then(
         (queued) => {
@@ -222,6 +224,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
           if (applied > 0) logger.info({ applied }, 'applied statuses that arrived while their message was being stored');
         },
         (error: unknown) => parkedErrors.failed(error),
+      );
+      // Rate limit rows of ended minutes are worth nothing; every node may purge.
+      purgeOldRateLimitWindows(db, new Date()).then(
+        () => rateLimitErrors.succeeded(),
+        (error: unknown) => rateLimitErrors.failed(error),
       );
     }, MINUTE);
     sweep.unref();

@@ -11,6 +11,7 @@ import * as m0006 from './migrations/0006_idempotency_headers.ts';
 import * as m0007 from './migrations/0007_sending.ts';
 import * as m0008 from './migrations/0008_media.ts';
 import * as m0009 from './migrations/0009_api_logs.ts';
+import * as m0010 from './migrations/0010_rate_limits.ts';
 import * as m0011 from './migrations/0011_outbox_without_notify.ts';
 import * as m0012 from './migrations/0012_inbound_lanes.ts';
 
@@ -24,6 +25,7 @@ const migrations: Record<string, Migration> = {
   '0007_sending': m0007,
   '0008_media': m0008,
   '0009_api_logs': m0009,
+  '0010_rate_limits': m0010,
   '0011_outbox_without_notify': m0011,
   '0012_inbound_lanes': m0012,
 };

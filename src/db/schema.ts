@@ -322,4 +322,14 @@ export interface Database {
   media_files: MediaFilesTable;
   media_chunks: MediaChunksTable;
   whatsapp_templates: WhatsappTemplatesTable;
+  rate_limit_windows: RateLimitWindowsTable;
+}
+
+/** Tokens of one key's one-minute window handed to nodes (the cluster-wide rate limit). */
+export interface RateLimitWindowsTable {
+  key_prefix: string;
+  /** Minutes since the Unix epoch. */
+  window_minute: number;
+  taken: number;
+  last_grant: number;
 }

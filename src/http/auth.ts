@@ -1,10 +1,10 @@
 // X-API-Key on every /platform/v1 route, and the per-key rate limit.
 //
-// The limit is a fixed one-minute window counted in this node's memory: exact for a single
-// node, and at most (nodes × limit) per minute for a cluster. Counting in the database would
-// put a write on every request.
+// The limit is a fixed one-minute window counted for the whole cluster by ClusterRateLimiter
+// (rate-limit.ts), which answers from memory while the node holds tokens.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from './errors.ts';
+import type { ClusterRateLimiter } from './rate-limit.ts';
 import type { AuthenticatedKey, KeyAuthenticator } from '../projects/service.ts';
 
 declare module 'fastify' {
@@ -15,28 +15,9 @@ declare module 'fastify' {
 
 const UNAUTHORIZED = 'Missing or invalid API key';
 
-export class RateLimiter {
-  private readonly windows = new Map<string, { window: number; count: number }>();
-
-  constructor(private readonly now: () => number = Date.now) {}
-
-  /** Counts one request; returns what is left in the window, or -1 when over the limit. */
-  take(key: string, limit: number): number {
-    const window = Math.floor(this.now() / 60_000);
-    let entry = this.windows.get(key);
-    if (!entry || entry.window !== window) {
-      if (this.windows.size > 10_000) this.windows.clear();
-      entry = { window, count: 0 };
-      this.windows.set(key, entry);
-    }
-    entry.count += 1;
-    return entry.count > limit ? -1 : limit - entry.count;
-  }
-}
-
 export interface AuthOptions {
   authenticator: KeyAuthenticator;
-  limiter: RateLimiter;
+  limiter: ClusterRateLimiter;
   defaultRateLimit: number;
   /** Also take the key from `Authorization: Bearer prl_…` (the proxy: Meta clients send a bearer). */
   acceptBearer?: boolean;
@@ -65,9 +46,11 @@ export function requireApiKey(scope: FastifyInstance, options: AuthOptions): voi
     request.auth = auth;
     const limit = auth.rateLimit ?? options.defaultRateLimit;
     if (limit === 0) return;
-    const remaining = options.limiter.take(auth.keyPrefix, limit);
+    const taken = options.limiter.take(auth.keyPrefix, limit);
+    const remaining = typeof taken === 'number' ? taken : await taken;
     if (remaining < 0) {
-      throw refuse(429, `Rate limit of ${limit} requests per minute exceeded`, { 'x-ratelimit-limit': String(limit), 'x-ratelimit-remaining': '0', 'retry-after': '60' });
+      const headers = { 'x-ratelimit-limit': String(limit), 'x-ratelimit-remaining': '0', 'retry-after': String(options.limiter.secondsToReset()) };
+      throw refuse(429, `Rate limit of ${limit} requests per minute exceeded`, headers);
     }
     void reply.header('x-ratelimit-limit', String(limit));
     void reply.header('x-ratelimit-remaining', String(remaining));

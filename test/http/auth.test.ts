@@ -167,7 +167,10 @@ describe('rate limit', () => {
       const over = await limited.request({ method: 'GET', url: `${V1}/whatsapp/contacts` });
       assert.equal(over.status, 429);
       assert.equal(over.headers['x-ratelimit-remaining'], '0');
-      assert.equal(over.headers['retry-after'], '60');
+      // Whole seconds until the minute ends, not a constant 60.
+      const untilReset = Math.ceil((60_000 - (Date.now() % 60_000)) / 1000);
+      const retryAfter = Number(over.headers['retry-after']);
+      assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && Math.abs(retryAfter - untilReset) <= 1, `Retry-After ${retryAfter}, ${untilReset} s to the minute's end`);
       assert.equal(typeof over.body.error, 'string');
       assert.equal((await limited.request({ method: 'POST', url: `${V1}/customers`, body: { customer: { name: 'Blocked' } } })).status, 429);
       const other = await limited.request({ method: 'GET', url: `${V1}/customers`, key: limited.otherKey });
@@ -178,6 +181,41 @@ describe('rate limit', () => {
     } finally {
       await limited.close();
     }
+  });
+
+  test('the proxy shares the key\'s limit across nodes and refuses in Meta\'s shape', async () => {
+    const intoMinute = Date.now() % 60_000;
+    if (intoMinute > 55_000) await new Promise((r) => setTimeout(r, 60_000 - intoMinute + 100));
+    // Two apps on one database are two nodes; the Platform API and the proxy draw on one count.
+    const first = await startTestApp({ database: t.database, rateLimit: 3 });
+    const second = await startTestApp({ database: t.database, rateLimit: 3 });
+    try {
+      const key = first.key;
+      assert.equal((await first.request({ method: 'GET', url: `${V1}/customers`, key })).status, 200);
+      const proxied = await second.request({ method: 'GET', url: '/meta/whatsapp/v23.0/555000111/settings', key: null, headers: { authorization: `Bearer ${key}` } });
+      assert.notEqual(proxied.status, 429);
+      assert.equal(proxied.headers['x-ratelimit-remaining'], '1');
+      assert.equal((await first.request({ method: 'GET', url: `${V1}/customers`, key })).status, 200);
+      const over = await second.request({ method: 'GET', url: '/meta/whatsapp/v23.0/555000111/settings', key: null, headers: { authorization: `Bearer ${key}` } });
+      assert.equal(over.status, 429);
+      assert.equal(over.body.error.code, 4);
+      assert.ok(Number(over.headers['retry-after']) >= 1 && Number(over.headers['retry-after']) <= 60);
+      assert.equal((await first.request({ method: 'GET', url: `${V1}/customers`, key })).status, 429);
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+
+  test('a key with limit 0 is unlimited and costs no database work', async () => {
+    const { key, prefix } = await createKey(t.database.db, 'alpha', { rateLimit: 0 });
+    for (let i = 0; i < 5; i++) {
+      const res = await t.request({ method: 'GET', url: `${V1}/customers`, key });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers['x-ratelimit-limit'], undefined);
+    }
+    const rows = await t.database.db.selectFrom('rate_limit_windows').select('key_prefix').where('key_prefix', '=', prefix).execute();
+    assert.equal(rows.length, 0);
   });
 
   test('success responses carry the default limit headers', async () => {
