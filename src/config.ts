@@ -22,6 +22,8 @@ export interface Config {
   readonly jobPollMs: number;
   /** Inbound worker loops in this process (they share the queue by sender lanes). */
   readonly inboundLoops: number;
+  /** Most connections this server's pool opens (the LISTEN connection comes on top). */
+  readonly dbPoolMax: number;
   /** 32-byte key sealing access tokens; null: generated once into `dataDir/secret.key`. */
   readonly secretKey: Buffer | null;
   /** Answers Meta's webhook verification (GET /webhooks/meta); null: verification refused. */
@@ -141,8 +143,22 @@ function parseList(raw: string | undefined): string[] {
   return (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 }
 
+/**
+ * The pool must leave requests a connection while every background loop holds one: the inbound
+ * loops, the dispatcher, the delivery worker, the two job runners and the API log writer.
+ */
+function parsePoolMax(raw: string | undefined, inboundLoops: number): number {
+  const max = parsePositiveInt('PARLEY_DB_POOL_MAX', raw, 20);
+  const least = inboundLoops + 6;
+  if (max < least) {
+    throw new ConfigError(`PARLEY_DB_POOL_MAX must be at least ${least} (PARLEY_INBOUND_LOOPS + 6: one connection for each background loop and one for requests), got "${raw}"`);
+  }
+  return max;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const host = env.HOST === undefined || env.HOST === '' ? '127.0.0.1' : env.HOST;
+  const inboundLoops = parsePositiveInt('PARLEY_INBOUND_LOOPS', env.PARLEY_INBOUND_LOOPS, 2);
   return Object.freeze({
     port: parsePort(env.PORT, 3000),
     host,
@@ -152,7 +168,8 @@ export function loadConfig(env: Env = process.env): Config {
     logFormat: parseLogFormat(env.LOG_FORMAT),
     defaultRateLimit: parsePositiveInt('PARLEY_RATE_LIMIT', env.PARLEY_RATE_LIMIT, 1000),
     jobPollMs: parsePositiveInt('PARLEY_JOB_POLL_MS', env.PARLEY_JOB_POLL_MS, 1000),
-    inboundLoops: parsePositiveInt('PARLEY_INBOUND_LOOPS', env.PARLEY_INBOUND_LOOPS, 2),
+    inboundLoops,
+    dbPoolMax: parsePoolMax(env.PARLEY_DB_POOL_MAX, inboundLoops),
     secretKey: parseSecret(env.PARLEY_SECRET_KEY),
     metaVerifyToken: env.PARLEY_META_VERIFY_TOKEN === undefined || env.PARLEY_META_VERIFY_TOKEN === '' ? null : env.PARLEY_META_VERIFY_TOKEN,
     metaAppSecrets: Object.freeze(parseList(env.PARLEY_META_APP_SECRET)),

@@ -57,7 +57,7 @@ const INBOUND_BATCH = 200;
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   // The embedded database checks its data dir itself; the secret key may need one too.
   if (config.databaseUrl !== null && config.secretKey === null) ensureDataDir(config.dataDir);
-  const database = await openDatabase(config, 'server', logger, undefined, { restartGiveUpMs: config.embeddedRestartSeconds * 1000 });
+  const database = await openDatabase(config, 'server', logger, config.dbPoolMax, { restartGiveUpMs: config.embeddedRestartSeconds * 1000 });
   try {
     const { db } = database;
     await prepareSchema(db, logger, async () => undefined);
