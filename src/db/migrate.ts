@@ -11,7 +11,7 @@ import * as m0006 from './migrations/0006_idempotency_headers.ts';
 import * as m0007 from './migrations/0007_sending.ts';
 import * as m0008 from './migrations/0008_media.ts';
 import * as m0009 from './migrations/0009_api_logs.ts';
-import * as m0014 from './migrations/0014_number_changes.ts';
+import * as m0014 from './migrations/0014_send_path.ts';
 
 const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -23,7 +23,7 @@ const migrations: Record<string, Migration> = {
   '0007_sending': m0007,
   '0008_media': m0008,
   '0009_api_logs': m0009,
-  '0014_number_changes': m0014,
+  '0014_send_path': m0014,
 };
 
 /** Arbitrary constant shared by every Parley node: the key of the schema advisory lock. */
