@@ -44,6 +44,8 @@ interface Run {
   errors: number;
   recorded: number;
   cpu: CpuUsed;
+  /** Transactions committed in the database during the run (each send's statements and background work). */
+  commits: number;
 }
 
 const recipient = (n: number) => `1555${String(2_000_000 + (n % RECIPIENTS)).padStart(7, '0')}`;
@@ -70,7 +72,10 @@ function loadOptions(target: Target, key: string, seconds: number) {
   };
 }
 
-async function runLoad(target: Target, key: string, postmaster: number, round: number): Promise<Run> {
+/** Every statement outside a transaction block commits: per send, about the round trips to the database. */
+type Commits = () => Promise<number>;
+
+async function runLoad(target: Target, key: string, postmaster: number, round: number, commits: Commits): Promise<Run> {
   if (WARMUP > 0) {
     const warmup = autocannon(loadOptions(target, key, WARMUP));
     setCurrentLoad(warmup);
@@ -79,6 +84,7 @@ async function runLoad(target: Target, key: string, postmaster: number, round: n
     await sleep(1000);
   }
   const before = await target.recorded();
+  const commitsBefore = await commits();
   const latencies: number[] = [];
   const cpu = cpuWindow(target.pid, postmaster);
   const load = autocannon(loadOptions(target, key, DURATION));
@@ -89,6 +95,7 @@ async function runLoad(target: Target, key: string, postmaster: number, round: n
   const used = cpu.read();
   latencies.sort((a, b) => a - b);
   await sleep(1000);
+  const committed = (await commits()) - commitsBefore;
   const recorded = (await target.recorded()) - before;
   const run: Run = {
     target: target.name,
@@ -101,8 +108,13 @@ async function runLoad(target: Target, key: string, postmaster: number, round: n
     errors: result.errors,
     recorded,
     cpu: used,
+    commits: committed,
   };
-  log(`round ${round} ${target.name}: ${fmt(run.rps, 0)} sends/s, p50 ${fmt(run.p50, 2)} ms, p99 ${fmt(run.p99, 2)} ms, 2xx ${run.ok}, recorded ${recorded}, non-2xx ${run.non2xx}, errors ${run.errors}`);
+  const per = (n: number) => fmt(run.ok > 0 ? n / run.ok : NaN, 0);
+  log(
+    `round ${round} ${target.name}: ${fmt(run.rps, 0)} sends/s, p50 ${fmt(run.p50, 2)} ms, p99 ${fmt(run.p99, 2)} ms, 2xx ${run.ok}, recorded ${recorded}, non-2xx ${run.non2xx}, errors ${run.errors}, ` +
+      `CPU µs/send server ${per(used.serverUs)} PostgreSQL ${per(used.pgUs)}, commits/send ${fmt(run.ok > 0 ? committed / run.ok : NaN, 2)}`,
+  );
   return run;
 }
 
@@ -139,6 +151,8 @@ async function main(): Promise<void> {
   const baselineUrl = `http://127.0.0.1:${basePort}`;
   await waitForHttp(baselineChild, `${baselineUrl}/`, 60_000);
   const count = async (query: string) => Number((await db.pool.query<{ n: string }>(query)).rows[0]!.n);
+  // Backends flush their counts about once a second: read after the second of rest that follows a run.
+  const commits = () => count(`SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()`);
   const targets: Target[] = [
     { name: 'Parley', url: parley.url, pid: parley.pid, recorded: () => count(`SELECT count(*) AS n FROM messages WHERE direction = 'outbound'`) },
     { name: 'raw forwarder', url: baselineUrl, pid: baselineChild.proc.pid!, recorded: () => count('SELECT count(*) AS n FROM bench_raw_sends') },
@@ -149,7 +163,7 @@ async function main(): Promise<void> {
   const runs: Run[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     const order = round % 2 === 1 ? targets : [...targets].reverse();
-    for (const target of order) runs.push(await runLoad(target, key, db.postmaster, round));
+    for (const target of order) runs.push(await runLoad(target, key, db.postmaster, round, commits));
   }
   const rss = memory(parley.pid);
 
@@ -160,11 +174,11 @@ async function main(): Promise<void> {
   lines.push(`- Load average (1/5/15 min) at start: ${loadAtStart}; at end: ${loadavg()}`);
   lines.push(`- Config: ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s per run, ${ROUNDS} alternating rounds, text messages to ${RECIPIENTS} rotating recipients, stand-in Graph API (\`parley sandbox\`, no status webhooks) as a separate process, pool 20 on both servers`);
   lines.push('');
-  lines.push('| round | server | sends/s | p50 ms | p99 ms | 2xx | recorded | non-2xx | errors | server CPU µs/send | PostgreSQL CPU µs/send |');
-  lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  lines.push('| round | server | sends/s | p50 ms | p99 ms | 2xx | recorded | non-2xx | errors | server CPU µs/send | PostgreSQL CPU µs/send | commits/send |');
+  lines.push('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const run of runs) {
     const per = (us: number) => fmt(run.ok > 0 ? us / run.ok : NaN, 0);
-    lines.push(`| ${run.round} | ${run.target} | ${fmt(run.rps, 0)} | ${fmt(run.p50, 2)} | ${fmt(run.p99, 2)} | ${run.ok} | ${run.recorded} | ${run.non2xx} | ${run.errors} | ${per(run.cpu.serverUs)} | ${per(run.cpu.pgUs)} |`);
+    lines.push(`| ${run.round} | ${run.target} | ${fmt(run.rps, 0)} | ${fmt(run.p50, 2)} | ${fmt(run.p99, 2)} | ${run.ok} | ${run.recorded} | ${run.non2xx} | ${run.errors} | ${per(run.cpu.serverUs)} | ${per(run.cpu.pgUs)} | ${fmt(run.ok > 0 ? run.commits / run.ok : NaN, 2)} |`);
   }
   lines.push('');
   const ratios: number[] = [];

@@ -13,6 +13,8 @@ import type { EmbeddedDatabase } from './db/embedded.ts';
 import type { DatabaseHealth } from './db/health.ts';
 import { withSchemaLock } from './db/migrate.ts';
 import { startListener } from './db/listener.ts';
+import { NUMBERS_CHANGED_CHANNEL } from './phone-numbers/number-cache.ts';
+import { proxyNumbers } from './phone-numbers/repo.ts';
 import { throttledNotify } from './db/throttled-notify.ts';
 import { purgeExpiredIdempotencyKeys } from './http/idempotency.ts';
 import { purgeOldRateLimitWindows } from './http/rate-limit-repo.ts';
@@ -124,9 +126,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
             webhookDispatcher.wake();
           },
           [WEBHOOK_DELIVERIES_CHANNEL]: () => deliveries.wake(),
+          [NUMBERS_CHANGED_CHANNEL]: (projectId) => proxyNumbers.forgetProject(projectId),
         },
         onReset: () => {
           authenticator.forgetAll();
+          proxyNumbers.forgetAll();
           runner.wake();
           mediaRunner.wake();
           inbound.wake();

@@ -14,6 +14,7 @@ import * as m0009 from './migrations/0009_api_logs.ts';
 import * as m0010 from './migrations/0010_rate_limits.ts';
 import * as m0011 from './migrations/0011_outbox_without_notify.ts';
 import * as m0012 from './migrations/0012_inbound_lanes.ts';
+import * as m0014 from './migrations/0014_send_path.ts';
 
 const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -28,6 +29,7 @@ const migrations: Record<string, Migration> = {
   '0010_rate_limits': m0010,
   '0011_outbox_without_notify': m0011,
   '0012_inbound_lanes': m0012,
+  '0014_send_path': m0014,
 };
 
 /** Arbitrary constant shared by every Parley node: the key of the schema advisory lock. */

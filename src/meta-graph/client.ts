@@ -55,6 +55,9 @@ export class GraphUnavailableError extends Error {
   }
 }
 
+/** Opened tokens kept per client; a changed token is a new sealed value, so an entry never goes stale. */
+const OPENED_TOKENS_MAX = 1_000;
+
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /**
@@ -73,6 +76,8 @@ export class GraphClient {
   private readonly agent: Agent;
   private calls: Counter<'method' | 'endpoint' | 'status'> | null = null;
   private duration: Histogram<'method' | 'endpoint'> | null = null;
+  /** Sealed token (base64) → the token: one AES-GCM open per token and node, not one per call. */
+  private readonly opened = new Map<string, string>();
 
   constructor(private readonly options: GraphClientOptions) {
     const url = new URL(options.baseUrl);
@@ -100,11 +105,22 @@ export class GraphClient {
     });
   }
 
+  private bearer(sealed: Buffer): string {
+    const key = sealed.toString('base64');
+    let header = this.opened.get(key);
+    if (header === undefined) {
+      header = `Bearer ${this.options.cipher.open(sealed)}`;
+      if (this.opened.size >= OPENED_TOKENS_MAX) this.opened.clear();
+      this.opened.set(key, header);
+    }
+    return header;
+  }
+
   /** Makes one call. The body of the reply must be consumed or dumped by the caller. */
   async call(call: GraphCall): Promise<GraphReply> {
     if (!GRAPH_VERSION.test(call.version)) throw new Error(`not a Graph API version: ${call.version}`);
     const path = `${this.basePath}/${call.version}/${call.path.replace(/^\/+/, '')}${call.query ? `?${call.query}` : ''}`;
-    const headers: Record<string, string> = { authorization: `Bearer ${this.options.cipher.open(call.sealedToken)}`, accept: 'application/json' };
+    const headers: Record<string, string> = { authorization: this.bearer(call.sealedToken), accept: 'application/json' };
     if (call.contentType) headers['content-type'] = call.contentType;
     if (call.contentLength !== undefined) headers['content-length'] = String(call.contentLength);
     const endpoint = endpointLabel(call.path);
@@ -149,7 +165,7 @@ export class GraphClient {
     try {
       const response = await undiciRequest(target, {
         method: 'GET',
-        headers: { authorization: `Bearer ${this.options.cipher.open(sealedToken)}` },
+        headers: { authorization: this.bearer(sealedToken) },
         dispatcher: this.agent,
         headersTimeout: timeout,
         bodyTimeout: timeout,

@@ -3,7 +3,7 @@
 // a 404, with nothing forwarded, so that no key learns what other projects hold.
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
-import { findByMetaIdOrWaba, type PhoneNumberWithToken } from '../phone-numbers/repo.ts';
+import { findByMetaIdOrWabaCached, type PhoneNumberWithToken } from '../phone-numbers/repo.ts';
 import { invalidParameter, phoneNumberNotFound } from './errors.ts';
 
 export type TargetKind =
@@ -37,7 +37,7 @@ export async function resolveTarget(db: Kysely<Database>, projectId: string, seg
   const first = segments[0]!;
   const hasEdge = segments.length > 1;
   const owner = ownerFromQuery(query);
-  const rows = await findByMetaIdOrWaba(db, projectId, first);
+  const rows = await findByMetaIdOrWabaCached(db, projectId, first);
   const number = rows.find((r) => r.phone_number_id === first);
   if (number) return { kind: 'number', number };
   if (rows.length > 0) return { kind: 'waba', number: rows[0]! };
@@ -45,7 +45,7 @@ export async function resolveTarget(db: Kysely<Database>, projectId: string, seg
   if (owner === null) {
     throw invalidParameter('phone_number_id (or business_account_id) query parameter is required to address a media, flow or template object');
   }
-  const owners = await findByMetaIdOrWaba(db, projectId, owner);
+  const owners = await findByMetaIdOrWabaCached(db, projectId, owner);
   if (owners.length === 0) throw phoneNumberNotFound();
   return { kind: 'object', number: owners[0]! };
 }

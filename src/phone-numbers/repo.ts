@@ -4,6 +4,7 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import { containsPattern } from '../db/like.ts';
 import type { Database } from '../db/schema.ts';
 import { updatedAtIfChanged } from '../db/updated-at.ts';
+import { NumberCache } from './number-cache.ts';
 
 type Executor = Kysely<Database> | Transaction<Database>;
 
@@ -60,6 +61,7 @@ export interface NewPhoneNumber {
 }
 
 export async function insertPhoneNumber(db: Executor, projectId: string, values: NewPhoneNumber): Promise<PhoneNumberRow> {
+  proxyNumbers.forgetProject(projectId);
   return (await db.insertInto('phone_numbers').values({ project_id: projectId, ...values }).returning(COLUMNS).executeTakeFirstOrThrow()) as PhoneNumberRow;
 }
 
@@ -94,7 +96,7 @@ export async function findConnectedByWaba(db: Executor, businessAccountId: strin
 export type PhoneNumberChanges = Partial<Omit<NewPhoneNumber, 'customer_id' | 'phone_number_id' | 'business_account_id'>>;
 
 export async function updatePhoneNumber(db: Executor, projectId: string, phoneNumberId: string, changes: PhoneNumberChanges): Promise<PhoneNumberRow | undefined> {
-  return (await db
+  const row = (await db
     .updateTable('phone_numbers')
     .set({ ...changes, updated_at: updatedAtIfChanged(changes) })
     .where('project_id', '=', projectId)
@@ -102,6 +104,9 @@ export async function updatePhoneNumber(db: Executor, projectId: string, phoneNu
     .where('deleted_at', 'is', null)
     .returning(COLUMNS)
     .executeTakeFirst()) as PhoneNumberRow | undefined;
+  // After the write as well as the NOTIFY at commit: this node's next send reads the new row.
+  proxyNumbers.forgetProject(projectId);
+  return row;
 }
 
 /** The sealed access token of a connected number, its row locked until the transaction ends. */
@@ -125,6 +130,7 @@ export async function markDeleted(db: Executor, projectId: string, phoneNumberId
     .where('phone_number_id', '=', phoneNumberId)
     .where('deleted_at', 'is', null)
     .executeTakeFirst();
+  proxyNumbers.forgetProject(projectId);
   return result.numUpdatedRows > 0n;
 }
 
@@ -186,6 +192,14 @@ export async function findByMetaIdOrWaba(db: Executor, projectId: string, id: st
     .orderBy('updated_at', 'desc')
     .limit(20)
     .execute()) as PhoneNumberWithToken[];
+}
+
+/** What the proxy resolved lately, per node (see number-cache.ts); dropped on every write to phone_numbers. */
+export const proxyNumbers = new NumberCache<PhoneNumberWithToken[]>();
+
+/** findByMetaIdOrWaba through this node's cache: the send path's lookup, without a round trip when warm. */
+export function findByMetaIdOrWabaCached(db: Executor, projectId: string, id: string): Promise<PhoneNumberWithToken[]> {
+  return proxyNumbers.get(projectId, id, () => findByMetaIdOrWaba(db, projectId, id), (rows) => rows.length === 0);
 }
 
 /** A connected number of the project by Meta's id, with its sealed token (for the health check's Graph calls). */
