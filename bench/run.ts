@@ -32,6 +32,8 @@ const TIMEOUT_MINUTES = knob('BENCH_TIMEOUT_MINUTES', 30);
 const LABEL = process.env.BENCH_LABEL ?? '';
 const KEEP_DATA = process.env.BENCH_KEEP_DATA === '1';
 const PROFILE = process.env.BENCH_CPU_PROF === '1';
+/** Extra node flags for the Parley process, space-separated (e.g. "--max-semi-space-size=4" to try a smaller young generation). */
+const PARLEY_NODE_ARGS = (process.env.BENCH_PARLEY_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
 const APPEND = process.env.BENCH_APPEND !== '0';
 const OPS = (process.env.BENCH_OPS || 'GET,PATCH').split(',').map((op) => op.trim().toUpperCase());
 if (OPS.length === 0 || OPS.some((op) => op !== 'GET' && op !== 'PATCH')) throw new Error('BENCH_OPS must list GET and/or PATCH');
@@ -231,7 +233,7 @@ async function main(): Promise<void> {
   // Parley, with its own embedded PostgreSQL.
   // BENCH_CPU_PROF=1: V8 CPU profile of the Parley process, written when it exits (outside the run dir, which is removed).
   const profileDir = path.join(DATA_ROOT, `profile-${path.basename(dataDir).slice(4)}`);
-  const parley = await startParley(dataDir, { nodeArgs: PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [] });
+  const parley = await startParley(dataDir, { nodeArgs: [...PARLEY_NODE_ARGS, ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])] });
   const parleyUrl = parley.url;
   const key = await createUnlimitedKey(parley, 'bench');
   const { databaseUrl, postmaster, pool } = connectEmbedded(dataDir);

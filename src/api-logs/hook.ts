@@ -1,5 +1,5 @@
 // The hooks that feed the API log: every request that carries an authenticated key becomes one
-// row, written later by the recorder. A 2xx costs one object pushed onto an array; only an error
+// row, written later by the recorder. A 2xx costs ten slots pushed onto the recorder's column arrays (no object); only an error
 // answer has its body read, for the message.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { storableText } from '../db/storable-text.ts';
@@ -52,18 +52,18 @@ export function installApiLog(scope: FastifyInstance, recorder: ApiLogRecorder):
   scope.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     const auth = request.auth;
     if (auth) {
-      recorder.record({
-        projectId: auth.projectId,
-        apiKeyId: auth.keyId,
-        apiKeyName: auth.keyName,
-        createdAt: new Date().toISOString(),
-        method: request.method,
-        endpoint: pathOf(request.url),
-        statusCode: reply.statusCode,
-        responseTimeMs: Math.round(reply.elapsedTime * 1000) / 1000,
-        ip: request.ip ?? null,
-        errorMessage: errorMessages.get(request) ?? null,
-      });
+      recorder.recordRequest(
+        auth.projectId,
+        auth.keyId,
+        auth.keyName,
+        Date.now(),
+        request.method,
+        pathOf(request.url),
+        reply.statusCode,
+        Math.round(reply.elapsedTime * 1000) / 1000,
+        request.ip ?? null,
+        reply.statusCode >= 400 ? (errorMessages.get(request) ?? null) : null,
+      );
     }
     done();
   });

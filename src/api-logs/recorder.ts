@@ -1,5 +1,5 @@
-// The API log's writer: requests are buffered in memory and written in batches, one multi-row
-// INSERT at a time, so that a request never waits for its log row. A crash loses what the buffer
+// The API log's writer: requests are buffered in memory and written in batches, one INSERT over
+// column arrays at a time, so that a request never waits for its log row. A crash loses what the buffer
 // held (at most one flush interval of rows); close() writes the rest on an orderly stop.
 //
 // While the database refuses the writes the rows stay buffered and are retried with a growing
@@ -11,7 +11,8 @@ import type { Logger } from 'pino';
 import { pgErrorCode } from '../db/errors.ts';
 import type { Database } from '../db/schema.ts';
 import { RepeatedErrors } from '../jobs/repeated-errors.ts';
-import { type ApiLogEntry, insertApiLogs } from './repo.ts';
+import { type ApiLogEntry, ApiLogColumns } from './columns.ts';
+import { insertApiLogColumns } from './repo.ts';
 
 export interface RecorderOptions {
   /** How long a row may wait in the buffer before its batch is written. */
@@ -33,7 +34,7 @@ const isRowError = (error: unknown): boolean => /^2[23]/.test(pgErrorCode(error)
 export class ApiLogRecorder {
   /** Rows dropped since start: the buffer was full, or the table refused the row. */
   dropped = 0;
-  private buffer: ApiLogEntry[] = [];
+  private buffer = new ApiLogColumns();
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<void> | null = null;
   private failuresInARow = 0;
@@ -60,7 +61,32 @@ export class ApiLogRecorder {
   /** Buffers one row; never waits and never throws. */
   record(entry: ApiLogEntry): void {
     if (this.closed) return;
-    this.buffer.push(entry);
+    this.buffer.pushEntry(entry);
+    this.afterPush();
+  }
+
+  /**
+   * The request hook's way in: the same as record() without an object per request. Time in epoch
+   * milliseconds.
+   */
+  recordRequest(
+    projectId: string,
+    apiKeyId: string | null,
+    apiKeyName: string | null,
+    createdAtMs: number,
+    method: string,
+    endpoint: string,
+    statusCode: number,
+    responseTimeMs: number,
+    ip: string | null,
+    errorMessage: string | null,
+  ): void {
+    if (this.closed) return;
+    this.buffer.push(projectId, apiKeyId, apiKeyName, createdAtMs, method, endpoint, statusCode, responseTimeMs, ip, errorMessage);
+    this.afterPush();
+  }
+
+  private afterPush(): void {
     this.enforceBound();
     // The write in progress schedules the next one; after a failed write the retry timer does.
     if (this.writing || (this.failuresInARow > 0 && this.timer)) return;
@@ -95,9 +121,9 @@ export class ApiLogRecorder {
 
   private async writeAll(): Promise<void> {
     while (this.buffer.length > 0) {
-      const batch = this.buffer.splice(0, this.options.batchSize);
+      const batch = this.buffer.takeOldest(this.options.batchSize);
       try {
-        await insertApiLogs(this.db, batch);
+        await insertApiLogColumns(this.db, batch);
       } catch (error) {
         if (isRowError(error)) {
           const stopped = await this.writeOneByOne(batch);
@@ -106,7 +132,7 @@ export class ApiLogRecorder {
           return;
         }
         // Back at the front, oldest first, for the next attempt.
-        this.buffer = batch.concat(this.buffer);
+        this.buffer.putBackInFront(batch);
         this.failedWrite(error);
         return;
       }
@@ -123,17 +149,17 @@ export class ApiLogRecorder {
   }
 
   /** Returns null when every row was written or refused, else the error that stopped it (its rows put back). */
-  private async writeOneByOne(batch: ApiLogEntry[]): Promise<unknown> {
+  private async writeOneByOne(batch: ApiLogColumns): Promise<unknown> {
     for (let i = 0; i < batch.length; i++) {
       try {
-        await insertApiLogs(this.db, [batch[i]!]);
+        await insertApiLogColumns(this.db, batch.slice(i, i + 1));
       } catch (error) {
         if (!isRowError(error)) {
-          this.buffer = batch.slice(i).concat(this.buffer);
+          this.buffer.putBackInFront(batch.slice(i));
           return error;
         }
         this.dropped += 1;
-        this.logger.warn({ err: error, endpoint: batch[i]!.endpoint }, 'API log row refused by the database and dropped');
+        this.logger.warn({ err: error, endpoint: batch.endpoint[i] }, 'API log row refused by the database and dropped');
       }
     }
     return null;
@@ -145,7 +171,7 @@ export class ApiLogRecorder {
     if (excess <= 0) return;
     // A tenth of the bound at most, so that one overflow never empties the buffer.
     const count = Math.min(this.buffer.length, Math.max(excess, Math.min(this.options.batchSize, Math.floor(this.options.maxBuffered / 10))));
-    this.buffer.splice(0, count);
+    this.buffer.takeOldest(count);
     this.dropped += count;
     this.unwarnedDrops += count;
     this.warnDropped(false);

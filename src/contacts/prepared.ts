@@ -61,44 +61,69 @@ const UPDATABLE = ['wa_id', 'profile_name', 'display_name', 'customer_id', 'meta
  * contacts_changed trigger, only when a value changes. With `ifMatch`, nothing happens unless
  * the row still has one of those (id, version) pairs.
  */
+/**
+ * Statement texts by name: a shape's text is the same on every request, so it is built once.
+ * Bounded by the shapes that exist (lookup kinds x updated columns x merge/replace x If-Match).
+ */
+const updateTexts = new Map<string, string>();
+
 export function updateContactStatement(projectId: string, lookup: ContactLookup, changes: ContactChanges, options: UpdateOptions): Statement {
+  // The parameters and the shape's key first; the text only when this shape was never seen.
   const values: unknown[] = [projectId];
-  const param = (value: unknown) => {
-    values.push(value);
-    return `$${values.length}`;
-  };
-  const sets: string[] = [];
   let key = '';
   for (const column of UPDATABLE) {
     const value = changes[column];
     if (value === undefined) continue;
     key += column[0];
+    values.push(value);
     if (column === 'metadata') {
-      const incoming = `${param(value)}::jsonb`;
-      const merge = options.mergeMetadata && value !== null;
-      key += merge ? 'm' : 'r';
-      const next = merge ? `parley_merge_patch(metadata, ${incoming})` : incoming;
-      sets.push(`metadata = parley_check_metadata(${next}, ${param(options.metadataLimits.bytes)}::int, ${param(options.metadataLimits.depth)}::int)`);
+      key += options.mergeMetadata && value !== null ? 'm' : 'r';
+      values.push(options.metadataLimits.bytes, options.metadataLimits.depth);
+    }
+  }
+  const clause = lookupClause(lookup, values.length + 1);
+  values.push(...clause.values);
+  if (options.ifMatch !== null) {
+    values.push(
+      options.ifMatch.map((t) => t.id),
+      options.ifMatch.map((t) => t.version),
+    );
+    key += '_if';
+  }
+  const name = `parley_contact_upd_${clause.key}_${key}`;
+  let text = updateTexts.get(name);
+  if (text === undefined) {
+    text = updateText(changes, options, clause);
+    updateTexts.set(name, text);
+  }
+  return { name, text, values };
+}
+
+/** The text of one shape; its parameter numbers follow the order updateContactStatement pushes values in. */
+function updateText(changes: ContactChanges, options: UpdateOptions, clause: { where: string; order: string; values: unknown[] }): string {
+  let next = 1;
+  const param = () => `$${++next}`;
+  const sets: string[] = [];
+  for (const column of UPDATABLE) {
+    const value = changes[column];
+    if (value === undefined) continue;
+    if (column === 'metadata') {
+      const incoming = `${param()}::jsonb`;
+      const merged = options.mergeMetadata && value !== null ? `parley_merge_patch(metadata, ${incoming})` : incoming;
+      sets.push(`metadata = parley_check_metadata(${merged}, ${param()}::int, ${param()}::int)`);
     } else {
-      sets.push(`${column} = ${param(value)}${column === 'customer_id' ? '::uuid' : '::text'}`);
+      sets.push(`${column} = ${param()}${column === 'customer_id' ? '::uuid' : '::text'}`);
     }
   }
   if (sets.length === 0) sets.push('version = version');
-  const clause = lookupClause(lookup, values.length + 1);
-  values.push(...clause.values);
-  let condition = '';
-  if (options.ifMatch !== null) {
-    condition = ` AND (id, version) IN (SELECT * FROM unnest(${param(options.ifMatch.map((t) => t.id))}::uuid[], ${param(options.ifMatch.map((t) => t.version))}::int[]))`;
-    key += '_if';
-  }
-  return {
-    name: `parley_contact_upd_${clause.key}_${key}`,
-    text:
-      `UPDATE contacts SET ${sets.join(', ')} WHERE project_id = $1 AND erased_at IS NULL AND id = ` +
-      `(SELECT id FROM contacts WHERE project_id = $1 AND erased_at IS NULL AND ${clause.where} ${clause.order} LIMIT 1)${condition} ` +
-      `RETURNING ${CONTACT_COLUMNS}`,
-    values,
-  };
+  // The lookup's parameters come next (clause.where already carries their numbers).
+  next += clause.values.length;
+  const condition = options.ifMatch === null ? '' : ` AND (id, version) IN (SELECT * FROM unnest(${param()}::uuid[], ${param()}::int[]))`;
+  return (
+    `UPDATE contacts SET ${sets.join(', ')} WHERE project_id = $1 AND erased_at IS NULL AND id = ` +
+    `(SELECT id FROM contacts WHERE project_id = $1 AND erased_at IS NULL AND ${clause.where} ${clause.order} LIMIT 1)${condition} ` +
+    `RETURNING ${CONTACT_COLUMNS}`
+  );
 }
 
 export async function run(pool: pg.Pool, statement: Statement): Promise<ContactRow | undefined> {
