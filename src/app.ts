@@ -118,15 +118,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Before validation, so that no route and no check after it meets a NUL (src/http/nul-character.ts).
   app.addHook('preValidation', refuseNulCharacters);
 
-  const outbox = deps.outbox;
-  if (outbox) {
-    // After the answer, so after the commit: the dispatcher that wakes sees the new rows.
-    app.addHook('onResponse', (request, reply, done) => {
-      if (request.method !== 'GET' && request.method !== 'HEAD' && reply.statusCode < 400) outbox.written();
-      done();
-    });
-  }
-
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -149,7 +140,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const apiLog = deps.apiLog ?? new ApiLogRecorder(deps.db, deps.logger);
   if (!deps.apiLog) app.addHook('onClose', async () => apiLog.close());
   // After swagger, so that GET /metrics is in the document; before the routes, so that its hook times them all.
-  // The request line is written in the same hook: one hook call per request instead of two.
+  // The request line and the outbox wake-up are in the same hook: one hook call per request.
+  const outbox = deps.outbox;
   const metrics = installMetrics(
     app as unknown as FastifyInstance,
     { db: deps.db, pool: deps.pool, token: deps.config.metricsToken ?? null, embeddedUp: deps.embeddedUp, droppedApiLogRows: () => apiLog.dropped },
@@ -160,6 +152,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         // The path only: query strings carry secrets (hub.verify_token) and personal data (filters).
         request.log[level]({ method: request.method, path: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
       }
+      // After the answer, so after the commit: the dispatcher that wakes sees the new rows.
+      if (outbox && request.method !== 'GET' && request.method !== 'HEAD' && reply.statusCode < 400) outbox.written();
     },
   );
   deps.graph.registerMetrics(metrics.registry);
