@@ -4,6 +4,7 @@
 // until the queue is empty, and when quiet the first signal goes out at once.
 import { type Kysely, sql } from 'kysely';
 import type { Logger } from 'pino';
+import { isDatabaseUnavailable } from './errors.ts';
 import type { Database } from './schema.ts';
 
 export interface ThrottledNotify {
@@ -20,7 +21,11 @@ export function throttledNotify(db: Kysely<Database>, channel: string, intervalM
   const send = () => {
     timer = null;
     lastSent = performance.now();
-    sql`SELECT pg_notify(${channel}, '')`.execute(db).catch((error: unknown) => logger.warn({ err: error, channel }, 'NOTIFY failed; other nodes fall back to polling'));
+    sql`SELECT pg_notify(${channel}, '')`.execute(db).catch((error: unknown) => {
+      // While the database is away its outage is logged once (src/db/health.ts); a line per
+      // failed NOTIFY would only bury it.
+      logger[isDatabaseUnavailable(error) ? 'debug' : 'warn']({ err: error, channel }, 'NOTIFY failed; other nodes fall back to polling');
+    });
   };
   return {
     signal() {

@@ -14,6 +14,7 @@
 // 503 on their own, and those that can still answer (cached keys, the proxy) keep working.
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
+import { isDatabaseUnavailable } from '../db/errors.ts';
 import type { Database } from '../db/schema.ts';
 import { returnTokens, takeTokens } from './rate-limit-repo.ts';
 
@@ -158,7 +159,7 @@ export class ClusterRateLimiter {
       else if (grant.granted >= entry.want) entry.want = Math.min(entry.want * 2, MAX_BATCH);
       if (this.entries.get(key) !== entry) await this.giveBack(key, entry);
     } catch (error) {
-      if (!entry.fallback) this.logger?.warn({ err: error, keyPrefix: key }, 'rate limit tokens could not be taken from the database; counting on this node until it answers');
+      if (!entry.fallback) this.logger?.[isDatabaseUnavailable(error) ? 'debug' : 'warn']({ err: error, keyPrefix: key }, 'rate limit tokens could not be taken from the database; counting on this node until it answers');
       entry.fallback = true;
       entry.recheckAt = this.now() + RECHECK_MS;
     }
@@ -173,8 +174,9 @@ export class ClusterRateLimiter {
     try {
       await returnTokens(this.db, key, entry.window, count);
     } catch (error) {
-      // Lost for this window only: the next minute has a row of its own.
-      this.logger?.warn({ err: error, keyPrefix: key }, 'unused rate limit tokens could not be handed back');
+      // Lost for this window only: the next minute has a row of its own. An outage is logged
+      // once elsewhere (src/db/health.ts), so it is not repeated here.
+      this.logger?.[isDatabaseUnavailable(error) ? 'debug' : 'warn']({ err: error, keyPrefix: key }, 'unused rate limit tokens could not be handed back');
     }
   }
 
