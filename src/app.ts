@@ -36,6 +36,7 @@ import { installMetrics } from './metrics/routes.ts';
 import { phoneNumberRoutes } from './phone-numbers/routes.ts';
 import type { TokenCipher } from './phone-numbers/token-cipher.ts';
 import { KeyAuthenticator } from './projects/service.ts';
+import { OutboundRecorder } from './sending/recorder.ts';
 import { webhookDeliveryRoutes } from './webhook-deliveries/routes.ts';
 import { webhookRoutes } from './webhooks/routes.ts';
 
@@ -157,6 +158,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   );
   deps.graph.registerMetrics(metrics.registry);
+  const recorder = new OutboundRecorder(deps.db, deps.logger);
+  recorder.registerMetrics(metrics.registry);
   await app.register(apiReference, { routePrefix: DOCS_PATH, configuration: docsPageConfiguration });
   // A browser opening the server's address lands on the API reference.
   app.get('/', { schema: { hide: true } }, async (_request, reply) => reply.redirect(`${DOCS_PATH}/`, 302));
@@ -197,7 +200,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
   await app.register(metaProxyRoutes, {
     prefix: PROXY_PREFIX,
-    deps: { db: deps.db, pool: deps.pool, graph: deps.graph, logger: deps.logger, publicUrl: deps.config.publicUrl ?? null, mediaLinks },
+    deps: { db: deps.db, pool: deps.pool, graph: deps.graph, logger: deps.logger, publicUrl: deps.config.publicUrl ?? null, mediaLinks, recorder },
     auth: { authenticator, limiter, defaultRateLimit: deps.config.defaultRateLimit },
     routes: LOCAL_ROUTES,
     // The proxy's requests are API requests too: the same log, with Meta-shaped error messages.

@@ -15,6 +15,7 @@ import * as m0010 from './migrations/0010_rate_limits.ts';
 import * as m0011 from './migrations/0011_outbox_without_notify.ts';
 import * as m0012 from './migrations/0012_inbound_lanes.ts';
 import * as m0014 from './migrations/0014_send_path.ts';
+import * as m0015 from './migrations/0015_send_batches.ts';
 
 const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -30,6 +31,7 @@ const migrations: Record<string, Migration> = {
   '0011_outbox_without_notify': m0011,
   '0012_inbound_lanes': m0012,
   '0014_send_path': m0014,
+  '0015_send_batches': m0015,
 };
 
 /** Arbitrary constant shared by every Parley node: the key of the schema advisory lock. */

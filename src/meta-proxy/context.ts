@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Database } from '../db/schema.ts';
 import type { MediaLinks } from '../media/links.ts';
 import type { GraphClient } from '../meta-graph/client.ts';
+import type { OutboundRecorder } from '../sending/recorder.ts';
 import type { ProxyTarget, TargetKind } from './target.ts';
 
 export interface ProxyDeps {
@@ -20,6 +21,8 @@ export interface ProxyDeps {
   publicUrl: string | null;
   /** Signs the download links added to media objects (src/media/links.ts). */
   mediaLinks?: MediaLinks;
+  /** Writes accepted sends to the message history, batched (one per node). */
+  recorder: OutboundRecorder;
 }
 
 export interface ProxyContext {

@@ -9,7 +9,7 @@ const sendDeps = new WeakMap<ProxyDeps, SendDeps>();
 function depsOf(deps: ProxyDeps): SendDeps {
   let found = sendDeps.get(deps);
   if (!found) {
-    found = { db: deps.db, graph: deps.graph, logger: deps.logger, templates: catalogFor(deps) };
+    found = { db: deps.db, graph: deps.graph, logger: deps.logger, templates: catalogFor(deps), recorder: deps.recorder };
     sendDeps.set(deps, found);
   }
   return found;

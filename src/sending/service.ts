@@ -4,7 +4,7 @@
 // answer is the caller's answer, whatever happens to the recording after Meta accepted.
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import { describeError, isTransientConflict } from '../db/errors.ts';
+import { describeError } from '../db/errors.ts';
 import type { Database } from '../db/schema.ts';
 import { ApiError, badRequest } from '../http/errors.ts';
 import { upsertContact } from '../meta-inbound/contacts.ts';
@@ -14,13 +14,16 @@ import { type GraphClient, GraphUnavailableError } from '../meta-graph/client.ts
 import type { PhoneNumberWithToken } from '../phone-numbers/repo.ts';
 import { MARKETING, type TemplateCatalog } from '../templates/service.ts';
 import { acceptedWamid, isReadReceipt, outboundRecord, requestedRecipient, templateOf } from './outbound.ts';
-import { marketingStopped, type RecordedMessage, recordOutbound } from './repo.ts';
+import type { OutboundRecorder } from './recorder.ts';
+import { marketingStopped, type RecordedMessage } from './repo.ts';
 
 export interface SendDeps {
   db: Kysely<Database>;
   graph: GraphClient;
   logger: Logger;
   templates: TemplateCatalog;
+  /** Writes the accepted sends, batched per node (one recorder per node). */
+  recorder: OutboundRecorder;
   /** The time recorded as the message's; tests move it. */
   now?: () => Date;
 }
@@ -49,8 +52,6 @@ export interface SendResult {
   /** The stored outbound message; null when nothing was stored (refused, receipt, or not recordable). */
   recorded: RecordedMessage | null;
 }
-
-const RECORD_ATTEMPTS = 3;
 
 type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json => value !== null && typeof value === 'object' && !Array.isArray(value);
@@ -87,19 +88,7 @@ async function recordAccepted(deps: SendDeps, input: SendInput, body: Json, answ
     deps.logger.error({ wamid, phone_number_id: number.phone_number_id }, 'message accepted by Meta names no recipient Parley can store; it is not recorded');
     return null;
   }
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await recordOutbound(deps.db, projectId, number, record);
-    } catch (error) {
-      if (isTransientConflict(error) && attempt < RECORD_ATTEMPTS) continue;
-      // Meta has the message and the client gets Meta's answer; the only trace of it here is this line.
-      deps.logger.error(
-        { wamid, project_id: projectId, phone_number_id: number.phone_number_id, attempts: attempt, cause: describeError(error) },
-        'message accepted by Meta but NOT recorded: it is missing from the message history',
-      );
-      return null;
-    }
-  }
+  return deps.recorder.record(projectId, number, record);
 }
 
 /** Meta refused with 131050: the person stopped marketing messages; remembered for the next send. */
