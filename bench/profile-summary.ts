@@ -41,6 +41,9 @@ const top = Number(process.argv[3] ?? 30);
 if (!target) throw new Error('usage: profile-summary.ts DIR|FILE [TOP]');
 const files = fs.statSync(target).isDirectory() ? fs.readdirSync(target).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(target, f)) : [target];
 
+/** Parley runs compiled (dist/…/x.js): named by the source file it came from. */
+const sourceUrl = (url: string) => url.replace(/\/dist\/(.+)\.js$/, '/src/$1.ts');
+
 function moduleOf(url: string, name: string): string {
   if (url === '') return name.startsWith('(') ? name : '(native/V8)';
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
@@ -59,7 +62,8 @@ for (const file of files) {
   const byModule = new Map<string, number>();
   const byFunction = new Map<string, number>();
   for (const [id, us] of self) {
-    const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
+    const { functionName, lineNumber } = byId.get(id)!.callFrame;
+    const url = sourceUrl(byId.get(id)!.callFrame.url);
     const mod = moduleOf(url, functionName);
     byModule.set(mod, (byModule.get(mod) ?? 0) + us);
     const fn = `${functionName || '(anonymous)'} ${mod}:${lineNumber + 1}`;
@@ -74,7 +78,7 @@ for (const file of files) {
     if (leaf === '(idle)') continue;
     let stage: string | null = null;
     for (let cur: number | undefined = id; cur !== undefined && stage === null; cur = parent.get(cur)) {
-      const url = byId.get(cur)!.callFrame.url;
+      const url = sourceUrl(byId.get(cur)!.callFrame.url);
       stage = STAGES.find(([, test]) => test(url))?.[0] ?? null;
     }
     stage ??= leaf.startsWith('(') ? leaf : 'other';

@@ -35,13 +35,16 @@ export interface RunningParley {
 }
 
 /**
- * Starts `node --import tsx src/main.ts serve` on the data dir (LOG_LEVEL=warn, embedded
- * database) and waits for /readyz. `nodeArgs` go before the script (e.g. --cpu-prof).
+ * Starts `node dist/main.js serve` (what `npm start` runs; the bench scripts build dist/ first)
+ * on the data dir (LOG_LEVEL=warn, embedded database) and waits for /readyz. `nodeArgs` go
+ * before the script (e.g. --cpu-prof).
  */
 export async function startParley(dataDir: string, options: { env?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<RunningParley> {
+  const main = path.join(ROOT, 'dist', 'main.js');
+  if (!fs.existsSync(main)) throw new Error('dist/main.js is missing: run `npm run build` (the bench scripts do) before a benchmark');
   const port = await freePort();
   const env = { HOST: '127.0.0.1', PARLEY_DATA_DIR: dataDir, LOG_LEVEL: 'warn', DATABASE_URL: '', ...options.env };
-  const child = startChild('parley', [...(options.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts', 'serve'], { ...env, PORT: String(port) }, path.join(dataDir, 'parley.log'));
+  const child = startChild('parley', [...(options.nodeArgs ?? []), main, 'serve'], { ...env, PORT: String(port) }, path.join(dataDir, 'parley.log'));
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(child, `${url}/readyz`, 180_000);
   log(`Parley (pid ${child.proc.pid}) ready at ${url}`);
