@@ -90,10 +90,14 @@ export class MetaEventWorker extends BatchWorker {
     this.laneShare = Math.ceil(SENDER_LANES / Math.max(2, loop.of));
   }
 
-  /** This batch's order of lanes to try: each group rotated, so every lane gets its turn. */
+  /**
+   * This batch's order of lanes to try: each group rotated by a whole share per batch, so a
+   * lone loop alternates between the two halves of the lanes and no lane waits more than a
+   * batch or two for its turn.
+   */
   private laneOrder(): number[] {
-    const turn = this.batches++;
-    const rotate = (lanes: number[]) => (lanes.length === 0 ? lanes : [...lanes.slice(turn % lanes.length), ...lanes.slice(0, turn % lanes.length)]);
+    const shift = this.batches++ * this.laneShare;
+    const rotate = (lanes: number[]) => (lanes.length === 0 ? lanes : [...lanes.slice(shift % lanes.length), ...lanes.slice(0, shift % lanes.length)]);
     return [...rotate(this.ownLanes), ...rotate(this.otherLanes)];
   }
 

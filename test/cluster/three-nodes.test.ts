@@ -301,7 +301,6 @@ test('a node killed with SIGKILL inside its inbound transaction: the others proc
     await holder.query('CREATE TRIGGER test_hold BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION test_hold_messages()');
     await holder.query('SELECT pg_advisory_lock($1)', [HOLD]);
     const [victim, ...survivors] = cluster.live() as [ServerProcess, ...ServerProcess[]];
-    for (const node of survivors) node.child.kill('SIGSTOP');
     let thawed = false;
     const thaw = () => {
       if (thawed) return;
@@ -309,6 +308,20 @@ test('a node killed with SIGKILL inside its inbound transaction: the others proc
       for (const node of survivors) node.child.kill('SIGCONT');
     };
     try {
+      // A node frozen inside one of its polling transactions would keep its lane locks, and the
+      // victim could not take those lanes: freeze again until no session waits in a transaction.
+      for (let attempt = 1; ; attempt += 1) {
+        for (const node of survivors) node.child.kill('SIGSTOP');
+        thawed = false;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const { rows: stuck } = await holder.query(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%' AND state_change < now() - interval '400 milliseconds'`,
+        );
+        if (stuck[0].n === 0) break;
+        assert.ok(attempt < 20, 'the other nodes could not be frozen outside a transaction');
+        thaw();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
       const first = bodies.slice(0, 20);
       for (const body of first) ok(await postSigned(victim, body));
       accepted += first.length;

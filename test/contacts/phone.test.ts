@@ -111,6 +111,8 @@ test('property: normalisePhone returns null or 7–15 digits, and is idempotent 
 test('property: separators do not change the number', () => {
   fc.assert(
     fc.property(written, ({ digits, text }) => {
+      // Inputs over 40 characters are refused whatever they hold (a test above): not this property's concern.
+      fc.pre(text.length <= 40);
       assert.equal(normalisePhone(text), normalisePhone(`+${digits}`), text);
       assert.equal(normalisePhone(text.slice(1)), normalisePhone(digits), text.slice(1));
     }),
