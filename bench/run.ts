@@ -11,9 +11,10 @@ import type pg from 'pg';
 import * as repo from '../src/contacts/repo.ts';
 import type { Database } from '../src/db/schema.ts';
 import { cpuWindow, fmt, memory, percentile } from './lib/measure.ts';
-import { connectEmbedded, createUnlimitedKey, freshDataDir, startParley } from './lib/parley.ts';
+import { connectEmbedded, createUnlimitedKey, freshDataDir } from './lib/parley.ts';
 import { FIRST_NAMES, LAST_NAMES, PHONE_SQL, phoneOf, pick, prng, substringOf } from './lib/people.ts';
 import { DATA_ROOT, log, ROOT, runBenchmark, setCurrentLoad, startChild, stopChild, freePort, waitForHttp } from './lib/processes.ts';
+import { resetStatements, startParleyForStatements, statementProfile } from './lib/statements.ts';
 import { knob, loadavg, machine, machineLine, publish, sectionTitle } from './lib/report.ts';
 
 const CONTACTS_PATH = '/platform/v1/whatsapp/contacts';
@@ -233,7 +234,7 @@ async function main(): Promise<void> {
   // Parley, with its own embedded PostgreSQL.
   // BENCH_CPU_PROF=1: V8 CPU profile of the Parley process, written when it exits (outside the run dir, which is removed).
   const profileDir = path.join(DATA_ROOT, `profile-${path.basename(dataDir).slice(4)}`);
-  const parley = await startParley(dataDir, { nodeArgs: [...PARLEY_NODE_ARGS, ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])] });
+  const parley = await startParleyForStatements(dataDir, { nodeArgs: [...PARLEY_NODE_ARGS, ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [])] });
   const parleyUrl = parley.url;
   const key = await createUnlimitedKey(parley, 'bench');
   const { databaseUrl, postmaster, pool } = connectEmbedded(dataDir);
@@ -284,7 +285,9 @@ async function main(): Promise<void> {
   const loads: (LoadResult & { round: number })[] = [];
   // Several rounds, alternating which server goes first: on a shared 2-core VM one run can be
   // off by a third, so the ratio reported is the median of the rounds' ratios.
+  const statementProfiles: string[] = [];
   for (const op of OPS as ('GET' | 'PATCH')[]) {
+    await resetStatements(pool);
     for (let round = 0; round < ROUNDS; round++) {
       for (const target of round % 2 === 0 ? targets : [...targets].reverse()) {
         // Each run starts from the same state: no dead rows from the previous PATCH run, no checkpoint due.
@@ -293,6 +296,8 @@ async function main(): Promise<void> {
         loads.push({ ...(await runLoad(target, op, key, postmaster, (op === 'GET' ? 1 : 2) + round * 10)), round });
       }
     }
+    const requests = loads.filter((l) => l.op === op && l.target === 'Parley').reduce((n, l) => n + l.requests, 0);
+    statementProfiles.push(...(await statementProfile(pool, requests, `Parley ${op}`, `${op} rounds of both servers with warm-ups (the two send the same SELECT and UPDATE texts), divided by Parley's measured ${op}s`)));
   }
   const memAfterLoad = { parley: memory(targets[0]!.pid), baseline: memory(targets[1]!.pid) };
   await stopChild(baseline, 5_000);
@@ -396,6 +401,7 @@ async function main(): Promise<void> {
   lines.push('<details><summary>EXPLAIN (ANALYZE, BUFFERS) of the list queries Parley sends</summary>', '');
   for (const e of explains) lines.push(`${e.title}:`, '', '```', e.plan, '```', '');
   lines.push('</details>', '');
+  lines.push(...statementProfiles);
   const report = lines.join('\n');
 
   publish(report, APPEND);

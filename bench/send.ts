@@ -8,10 +8,10 @@
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { type CpuUsed, cpuWindow, fmt, memory, percentile } from './lib/measure.ts';
-import { connectEmbedded, createUnlimitedKey, freshDataDir, startParley } from './lib/parley.ts';
-import fs from 'node:fs';
-import { freePort, log, runBenchmark, setCurrentLoad, sleep, startChild, stopChild, waitForHttp } from './lib/processes.ts';
+import { connectEmbedded, createUnlimitedKey, freshDataDir } from './lib/parley.ts';
+import { freePort, log, runBenchmark, setCurrentLoad, sleep, startChild, waitForHttp } from './lib/processes.ts';
 import { knob, loadavg, machine, machineLine, publish, sectionTitle } from './lib/report.ts';
+import { startParleyForStatements, statementProfile } from './lib/statements.ts';
 
 const CONNECTIONS = knob('BENCH_CONNECTIONS', 50);
 const DURATION = knob('BENCH_SEND_SECONDS', 10);
@@ -22,8 +22,6 @@ const TIMEOUT_MINUTES = knob('BENCH_TIMEOUT_MINUTES', 20);
 const LABEL = process.env.BENCH_LABEL ?? '';
 const APPEND = process.env.BENCH_APPEND !== '0';
 const PROFILE = process.env.BENCH_CPU_PROF === '1';
-/** `1`: load pg_stat_statements (nested statements too) and report where PostgreSQL's time per send goes. */
-const STATEMENTS = process.env.BENCH_PG_STATEMENTS === '1';
 const TARGET_RATIO = 0.75;
 const TOKEN = 'EAAG-bench-token';
 const PHONE_NUMBER_ID = '106540352242922';
@@ -121,25 +119,6 @@ async function runLoad(target: Target, key: string, postmaster: number, round: n
   return run;
 }
 
-/** The statements PostgreSQL spent most time on over the whole run, per Parley send (nested ones included). */
-async function statementProfile(pool: import('pg').Pool, runs: Run[]): Promise<string[]> {
-  await pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
-  const sends = runs.filter((r) => r.target === 'Parley').reduce((n, r) => n + r.ok, 0);
-  const { rows } = await pool.query<{ query: string; calls: string; total: number; top: boolean }>(
-    `SELECT s.query, s.calls, s.total_exec_time AS total, s.toplevel AS top FROM pg_stat_statements s
-     JOIN pg_database d ON d.oid = s.dbid AND d.datname = current_database()
-     ORDER BY s.total_exec_time DESC LIMIT 25`,
-  );
-  const lines = ['', `<details><summary>pg_stat_statements (track = all), whole run incl. warm-ups, per Parley send (${sends} measured)</summary>`, ''];
-  lines.push('| µs per send | calls per send | top level | statement |', '|---:|---:|---|---|');
-  for (const row of rows) {
-    const text = row.query.replace(/\s+/g, ' ').slice(0, 160).replace(/\|/g, '\\|');
-    lines.push(`| ${fmt((row.total * 1000) / sends, 0)} | ${fmt(Number(row.calls) / sends, 2)} | ${row.top ? 'yes' : 'no'} | \`${text}\` |`);
-  }
-  lines.push('', '</details>');
-  return lines;
-}
-
 async function main(): Promise<void> {
   const startedAt = new Date();
   const dataDir = freshDataDir(startedAt);
@@ -149,14 +128,7 @@ async function main(): Promise<void> {
   const graphUrl = `http://127.0.0.1:${sandboxPort}`;
   await waitForHttp(sandbox, `${graphUrl}/v23.0/`, 60_000);
 
-  const parleyOptions = { env: { PARLEY_META_GRAPH_URL: graphUrl }, nodeArgs: PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(dataDir, 'profiles')}`] : [] };
-  let parley = await startParley(dataDir, parleyOptions);
-  if (STATEMENTS) {
-    // The library must be loaded at server start: stop Parley (and its PostgreSQL), configure, start again.
-    await stopChild(parley.child, 30_000);
-    fs.appendFileSync(path.join(dataDir, 'pg', 'postgresql.auto.conf'), "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = 'all'\n");
-    parley = await startParley(dataDir, parleyOptions);
-  }
+  const parley = await startParleyForStatements(dataDir, { env: { PARLEY_META_GRAPH_URL: graphUrl }, nodeArgs: PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${path.join(dataDir, 'profiles')}`] : [] });
   const key = await createUnlimitedKey(parley, 'bench');
   const api = async (method: string, url: string, body: unknown) => {
     const response = await fetch(`${parley.url}${url}`, { method, headers: { 'x-api-key': key, 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -195,7 +167,8 @@ async function main(): Promise<void> {
     for (const target of order) runs.push(await runLoad(target, key, db.postmaster, round, commits));
   }
   const rss = memory(parley.pid);
-  const statements = STATEMENTS ? await statementProfile(db.pool, runs) : [];
+  const sends = runs.filter((r) => r.target === 'Parley').reduce((n, r) => n + r.ok, 0);
+  const statements = await statementProfile(db.pool, sends, 'Parley send', 'the whole run with warm-ups and the forwarder\'s INSERT, divided by the measured Parley sends');
 
   const lines: string[] = [];
   lines.push(sectionTitle(startedAt, `sending through the proxy${LABEL ? ` (${LABEL})` : ''}`));

@@ -119,9 +119,16 @@ export class ApiLogRecorder {
     this.errors.flush();
   }
 
+  /**
+   * Writes the rows buffered when it starts, a batch at a time. Rows that arrive meanwhile wait
+   * for the next flush: writing them at once would turn a busy server's log into a stream of small
+   * INSERTs back to back, each paying a statement's overhead for a few rows.
+   */
   private async writeAll(): Promise<void> {
-    while (this.buffer.length > 0) {
-      const batch = this.buffer.takeOldest(this.options.batchSize);
+    let remaining = this.buffer.length;
+    while (remaining > 0 && this.buffer.length > 0) {
+      const batch = this.buffer.takeOldest(Math.min(this.options.batchSize, remaining));
+      remaining -= batch.length;
       try {
         await insertApiLogColumns(this.db, batch);
       } catch (error) {

@@ -40,13 +40,13 @@ const PURGE_CHUNK = 5_000;
  * One INSERT for the whole batch, over ten arrays: a fixed statement with ten parameters whatever
  * the batch size, so nothing is built per row on our side and PostgreSQL parses the same text
  * every time. The time travels as epoch milliseconds (exact in a double) and becomes a timestamptz
- * in the database.
+ * in the database, and the row's id a UUIDv7 of it (migration 0016).
  */
 export async function insertApiLogColumns(db: Executor, rows: ApiLogColumns): Promise<void> {
   if (rows.length === 0) return;
   await sql`
-    INSERT INTO api_logs (project_id, api_key_id, api_key_name, created_at, method, endpoint, status_code, response_time_ms, ip, error_message)
-    SELECT p, k, kn, to_timestamp(t / 1000), m, e, s, r, i, err
+    INSERT INTO api_logs (id, project_id, api_key_id, api_key_name, created_at, method, endpoint, status_code, response_time_ms, ip, error_message)
+    SELECT parley_uuid_v7(t), p, k, kn, to_timestamp(t / 1000), m, e, s, r, i, err
     FROM unnest(${rows.projectId}::uuid[], ${rows.apiKeyId}::uuid[], ${rows.apiKeyName}::text[], ${rows.createdAtMs}::float8[],
                 ${rows.method}::text[], ${rows.endpoint}::text[], ${rows.statusCode}::int2[], ${rows.responseTimeMs}::float8[],
                 ${rows.ip}::text[], ${rows.errorMessage}::text[]) AS row(p, k, kn, t, m, e, s, r, i, err)`.execute(db);

@@ -16,6 +16,7 @@ import * as m0011 from './migrations/0011_outbox_without_notify.ts';
 import * as m0012 from './migrations/0012_inbound_lanes.ts';
 import * as m0014 from './migrations/0014_send_path.ts';
 import * as m0015 from './migrations/0015_send_batches.ts';
+import * as m0016 from './migrations/0016_api_log_writes.ts';
 
 const migrations: Record<string, Migration> = {
   '0001_foundation': m0001,
@@ -32,6 +33,7 @@ const migrations: Record<string, Migration> = {
   '0012_inbound_lanes': m0012,
   '0014_send_path': m0014,
   '0015_send_batches': m0015,
+  '0016_api_log_writes': m0016,
 };
 
 /** Arbitrary constant shared by every Parley node: the key of the schema advisory lock. */

@@ -118,8 +118,8 @@ test('while writes fail the buffer stays bounded: the oldest rows are dropped an
 test('a row the table refuses is dropped alone; the rest of its batch is written', async () => {
   const recorder = new ApiLogRecorder(database.db, silent, { flushMs: 60 * 60 * 1000 });
   recorder.record(entry('/isolated/before'));
-  // A project that does not exist: the foreign key refuses this one row.
-  recorder.record(entry('/isolated/bad', { projectId: '0f8fad5b-d9cb-469f-a165-70867728950e' }));
+  // A status code beyond smallint: the table refuses this one row (22003).
+  recorder.record(entry('/isolated/bad', { statusCode: 70_000 }));
   recorder.record(entry('/isolated/after'));
   await recorder.flush();
   assert.deepEqual(await storedEndpoints(), ['/isolated/after', '/isolated/before']);
@@ -181,4 +181,20 @@ test('the error message is read from both error shapes, and from nothing else', 
   assert.equal(errorMessageOf('null'), null);
   assert.equal(errorMessageOf(undefined), null);
   assert.equal(errorMessageOf(`{"error":"${'x'.repeat(70_000)}"}`), null);
+});
+
+test('row ids are UUIDv7 of the request time: version 7, ordered by time, distinct within a millisecond', async () => {
+  const recorder = new ApiLogRecorder(database.db, silent, { flushMs: 60 * 60 * 1000 });
+  const times = ['2026-03-01T10:00:00.000Z', '2026-03-01T10:00:00.000Z', '2026-03-01T10:00:00.001Z', '2026-03-02T00:00:00.000Z'];
+  times.forEach((createdAt, i) => recorder.record(entry(`/v7/${i}`, { createdAt })));
+  await recorder.flush();
+  const rows = await database.db.selectFrom('api_logs').select(['id', 'endpoint', 'created_at']).where('endpoint', 'like', '/v7/%').orderBy('endpoint').execute();
+  assert.equal(rows.length, 4);
+  for (const [i, row] of rows.entries()) {
+    assert.match(row.id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, row.id);
+    // The first 48 bits are the request's epoch milliseconds.
+    assert.equal(parseInt(row.id.replace(/-/g, '').slice(0, 12), 16), Date.parse(times[i]!), row.id);
+  }
+  assert.notEqual(rows[0]!.id, rows[1]!.id);
+  await recorder.close();
 });
