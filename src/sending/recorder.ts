@@ -6,7 +6,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { Histogram, type Registry } from 'prom-client';
-import { describeError, isTransientConflict } from '../db/errors.ts';
+import { describeError, isDatabaseUnavailable, isTransientConflict } from '../db/errors.ts';
 import type { Database } from '../db/schema.ts';
 import type { OutboundRecord } from './outbound.ts';
 import { type OutboundItem, type RecordedMessage, recordOutbound, recordOutboundBatch } from './repo.ts';
@@ -79,6 +79,11 @@ export class OutboundRecorder {
           return;
         } catch (error) {
           if (isTransientConflict(error) && attempt < ATTEMPTS) continue;
+          if (isDatabaseUnavailable(error)) {
+            // Alone they would fail the same way.
+            for (const p of batch) p.resolve(this.lost(p.item, error, attempt));
+            return;
+          }
           // One bad send must not cost the others their rows: each is tried on its own.
           this.logger.warn({ sends: batch.length, cause: describeError(error) }, 'a batch of sends could not be recorded together; recording them one by one');
           break;
@@ -94,14 +99,18 @@ export class OutboundRecorder {
         return await recordOutbound(this.db, item.projectId, item.number, item.record);
       } catch (error) {
         if (isTransientConflict(error) && attempt < ATTEMPTS) continue;
-        // Meta has the message and the client gets Meta's answer; the only trace of it here is this line.
-        this.logger.error(
-          { wamid: item.record.wamid, project_id: item.projectId, phone_number_id: item.number.phone_number_id, attempts: attempt, cause: describeError(error) },
-          'message accepted by Meta but NOT recorded: it is missing from the message history',
-        );
-        return null;
+        return this.lost(item, error, attempt);
       }
     }
+  }
+
+  /** Meta has the message and the client gets Meta's answer; the only trace of it here is this line. */
+  private lost(item: OutboundItem, error: unknown, attempts: number): null {
+    this.logger.error(
+      { wamid: item.record.wamid, project_id: item.projectId, phone_number_id: item.number.phone_number_id, attempts, cause: describeError(error) },
+      'message accepted by Meta but NOT recorded: it is missing from the message history',
+    );
+    return null;
   }
 }
 

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { sql } from 'kysely';
+import { createDb, createPool } from '../../src/db/connection.ts';
 import { outboundRecord } from '../../src/sending/outbound.ts';
 import { OutboundRecorder } from '../../src/sending/recorder.ts';
 import { freshUser } from '../helpers/meta.ts';
@@ -106,5 +107,27 @@ describe('recording sends in batches', () => {
     assert.equal(results[3]!.conversationId, first.conversationId, 'the same person, the same conversation');
     const conversation = await db.selectFrom('conversations').select('messages_count').where('id', '=', first.conversationId).executeTakeFirstOrThrow();
     assert.equal(conversation.messages_count, 4);
+  });
+
+  test('with the database away a batch is not retried send by send: each send is logged once as not recorded', async () => {
+    // Nothing listens on port 1: every statement fails as with a database that went away.
+    const pool = createPool('postgres://parley@127.0.0.1:1/parley', { max: 2 });
+    const lines: { msg: string; wamid?: string }[] = [];
+    const recorder = new OutboundRecorder(createDb(pool), pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line)) }));
+    try {
+      const number = { internal_id: '00000000-0000-4000-8000-000000000001', phone_number_id: w.number.phoneNumberId };
+      const records = Array.from({ length: 6 }, (_, i) => {
+        const user = freshUser();
+        const wamid = `wamid.away-${process.pid}-${i}`;
+        return outboundRecord({ to: user.waId, type: 'text', text: { body: `away ${i}` } }, { messages: [{ id: wamid }] }, wamid, new Date(), '15550001111')!;
+      });
+      const results = await Promise.all(records.map((record) => recorder.record(w.projectId, number, record)));
+      assert.deepEqual(results, records.map(() => null));
+      assert.ok(!lines.some((line) => line.msg.startsWith('a batch of sends could not be recorded together')), 'no one-by-one retry while the database is away');
+      const lost = lines.filter((line) => line.msg.startsWith('message accepted by Meta but NOT recorded')).map((line) => line.wamid).sort();
+      assert.deepEqual(lost, records.map((r) => r.wamid).sort(), 'each send is reported once');
+    } finally {
+      await pool.end();
+    }
   });
 });
