@@ -5,7 +5,9 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Database } from '../db/schema.ts';
 import { BatchWorker } from '../jobs/polling-loop.ts';
-import { type ClaimedDelivery, claimDueDeliveries, giveUpDelivery, recordAttempt, setBody } from './outbox-repo.ts';
+import { isDatabaseUnavailable } from '../db/errors.ts';
+import { GroupedWriter } from '../db/grouped-writes.ts';
+import { type AttemptOutcome, type ClaimedDelivery, claimDueDeliveries, giveUpDelivery, recordAttempt, recordAttempts, setBody } from './outbox-repo.ts';
 import { send, signature } from './sender.ts';
 
 export interface DeliveryWorkerOptions {
@@ -39,7 +41,17 @@ export class DeliveryWorker extends BatchWorker {
     private readonly options: DeliveryWorkerOptions,
   ) {
     super(logger, options.pollMs, 'webhook delivery worker');
+    // Outcomes that arrive while one statement is written share the next one (and its commit).
+    this.outcomes = new GroupedWriter<AttemptOutcome, void>({
+      maxBatch: 100,
+      maxInFlight: 2,
+      many: (items) => recordAttempts(this.db, items),
+      one: (item) => recordAttempt(this.db, item),
+      failsAll: isDatabaseUnavailable,
+    });
   }
+
+  private readonly outcomes: GroupedWriter<AttemptOutcome, void>;
 
   /** Attempts running now: a sliding window, topped up as soon as one finishes. */
   private readonly inFlight = new Set<Promise<void>>();
@@ -101,7 +113,7 @@ export class DeliveryWorker extends BatchWorker {
     try {
       if (!d.url || !d.active) {
         sent.error = d.url ? 'the webhook is inactive' : 'the webhook was deleted';
-        await recordAttempt(this.db, outcome(null, sent.error, false));
+        await this.outcomes.write(outcome(null, sent.error, false));
         return;
       }
       let body: string;
@@ -111,12 +123,12 @@ export class DeliveryWorker extends BatchWorker {
         // A body that cannot be built never will be: the attempt fails like a refused one,
         // so the delivery runs out its retries and ends failed, with the reason in the deliveries log.
         sent.error = `the delivery body could not be built: ${messageOf(error)}`;
-        await recordAttempt(this.db, outcome(null, sent.error, false));
+        await this.outcomes.write(outcome(null, sent.error, false));
         return;
       }
       const result = await send({ url: d.url, body, headers: deliveryHeaders(d, body), timeoutMs, allowPrivate: this.options.allowPrivate });
       sent = { status: result.status, error: result.error, delivered: result.error === null };
-      await recordAttempt(this.db, outcome(result.status, result.error, result.error === null));
+      await this.outcomes.write(outcome(result.status, result.error, result.error === null));
       if (result.error) this.logger.info({ delivery: d.id, attempt: d.attempt_count, error: result.error }, 'webhook attempt failed');
     } catch (error) {
       // Without a record the delivery would come back at every lease, unseen: record what is

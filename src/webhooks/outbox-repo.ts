@@ -185,6 +185,36 @@ export async function recordAttempt(db: Kysely<Database>, o: AttemptOutcome): Pr
     WHERE id = ${o.deliveryId}`.execute(db);
 }
 
+/**
+ * The same for many attempts in one statement and one commit (src/webhooks/delivery-worker.ts
+ * groups the outcomes that arrive together). Each delivery appears once: a node holds one attempt
+ * per delivery at a time.
+ */
+export async function recordAttempts(db: Kysely<Database>, outcomes: readonly AttemptOutcome[]): Promise<void[]> {
+  const state = (o: AttemptOutcome) => ('delivered' in o.result ? 'delivered' : 'failed' in o.result ? 'failed' : 'pending');
+  await sql`
+    WITH o AS (
+      SELECT * FROM unnest(${outcomes.map((o) => o.deliveryId)}::uuid[], ${outcomes.map((o) => o.attempt)}::int[],
+        ${outcomes.map((o) => o.startedAt.toISOString())}::timestamptz[], ${outcomes.map((o) => Math.round(o.durationMs))}::int[],
+        ${outcomes.map((o) => o.responseStatus)}::int[], ${outcomes.map((o) => (o.error === null ? null : storableText(o.error)))}::text[],
+        ${outcomes.map(state)}::text[], ${outcomes.map((o) => ('retryAfterSeconds' in o.result ? o.result.retryAfterSeconds : 0))}::int[])
+        AS o(id, attempt, started_at, duration_ms, response_status, error, state, retry_after)),
+    attempt AS (
+      INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, response_status, error)
+      SELECT id, attempt, started_at, duration_ms, response_status, error FROM o
+      ON CONFLICT (delivery_id, attempt) DO NOTHING)
+    UPDATE webhook_deliveries d SET
+      status = o.state,
+      delivered_at = CASE WHEN o.state = 'delivered' THEN now() ELSE d.delivered_at END,
+      failed_at = CASE WHEN o.state = 'failed' THEN now() ELSE d.failed_at END,
+      response_status = o.response_status,
+      last_error = CASE WHEN o.state = 'delivered' THEN NULL ELSE o.error END,
+      locked_until = NULL,
+      next_attempt_at = CASE WHEN o.state = 'pending' THEN now() + make_interval(secs => o.retry_after) ELSE d.next_attempt_at END
+    FROM o WHERE d.id = o.id`.execute(db);
+  return outcomes.map(() => undefined);
+}
+
 /** Ends a delivery as failed with a reason and no new attempt row: the plainest record there is. */
 export async function giveUpDelivery(db: Kysely<Database>, id: string, reason: string): Promise<void> {
   await sql`
