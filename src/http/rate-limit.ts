@@ -134,7 +134,9 @@ export class ClusterRateLimiter {
     for (;;) {
       this.startRefill(key, entry);
       await entry.refill;
-      if (this.entries.get(key) !== entry) return -1; // the window ended while waiting
+      // The window ended, or the entry was swept, while waiting (a slow database can take longer
+      // than the idle sweep allows): count the request afresh instead of refusing it.
+      if (this.entries.get(key) !== entry) return this.take(key, entry.limit);
       if (entry.local > 0 || entry.fallback || (entry.spent && this.now() < entry.recheckAt)) return this.spend(key, entry);
     }
   }

@@ -309,18 +309,27 @@ test('a node killed with SIGKILL inside its inbound transaction: the others proc
     };
     try {
       // A node frozen inside one of its polling transactions would keep its lane locks, and the
-      // victim could not take those lanes: freeze again until no session waits in a transaction.
+      // victim could not take those lanes: freeze again until no transaction stays open across
+      // two looks (a running node's transactions come and go; a frozen one's stays).
+      const openTransactions = async () =>
+        new Set(
+          (
+            await holder.query<{ t: string }>(
+              `SELECT pid || ' ' || xact_start AS t FROM pg_stat_activity WHERE datname = current_database() AND xact_start IS NOT NULL AND pid <> pg_backend_pid()`,
+            )
+          ).rows.map((r) => r.t),
+        );
       for (let attempt = 1; ; attempt += 1) {
         for (const node of survivors) node.child.kill('SIGSTOP');
         thawed = false;
-        await new Promise((resolve) => setTimeout(resolve, 500));
-        const { rows: stuck } = await holder.query(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%' AND state_change < now() - interval '400 milliseconds'`,
-        );
-        if (stuck[0].n === 0) break;
-        assert.ok(attempt < 20, 'the other nodes could not be frozen outside a transaction');
+        const first = await openTransactions();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const second = await openTransactions();
+        if (![...first].some((t) => second.has(t))) break;
+        assert.ok(attempt < 50, 'the other nodes could not be frozen outside a transaction');
         thaw();
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        // Long enough for a frozen transaction to finish on a busy machine.
+        await new Promise((resolve) => setTimeout(resolve, 250));
       }
       const first = bodies.slice(0, 20);
       for (const body of first) ok(await postSigned(victim, body));

@@ -191,3 +191,20 @@ test('the rows are unlogged', async () => {
   const result = await sql<{ relpersistence: string }>`SELECT relpersistence FROM pg_class WHERE relname = 'rate_limit_windows'`.execute(database.db);
   assert.equal(result.rows[0]?.relpersistence, 'u');
 });
+
+test('a request still waiting for tokens when its minute ends is counted in the new minute, not refused', async () => {
+  clock = 3_000 * MINUTE + 59_900;
+  const [limiter] = nodes(1) as [ClusterRateLimiter];
+  try {
+    const key = newKey();
+    // The first request waits for the database; before its answer the clock passes the minute and
+    // a second request opens the new window.
+    const first = limiter.take(key, 1_000_000);
+    clock += 200;
+    const second = limiter.take(key, 1_000_000);
+    assert.ok((await first) >= 0, 'the waiting request is accepted');
+    assert.ok((await second) >= 0);
+  } finally {
+    await limiter.close();
+  }
+});
