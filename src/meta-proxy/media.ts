@@ -2,7 +2,7 @@
 // get Parley's own `download_url`, and that link is served by a route without a key check:
 // SDK clients send no credentials to hosts other than Kapso's, so the signed token in the link
 // is what authorises the download. Deleting media is a plain passthrough.
-import { Transform, type TransformCallback } from 'node:stream';
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.ts';
@@ -21,8 +21,25 @@ export const UPLOAD_LIMIT_BYTES = 100 * 1024 * 1024 + 64 * 1024;
 /** An upload of 100 MB over a slow link takes minutes, not the seconds a send may. */
 const UPLOAD_TIMEOUT_MS = 10 * 60 * 1000;
 
-const tooLarge = () =>
-  new MetaError(413, `Media upload is larger than ${UPLOAD_LIMIT_BYTES} bytes (Meta accepts files up to 100 MB)`, 'OAuthException', 100, undefined, { connection: 'close' });
+/** How long a refused upload's remaining bytes are read and dropped before the connection is cut. */
+const LINGER_MS = 3_000;
+
+/**
+ * The 413 of an upload over the limit. The client is usually still sending: closing at once
+ * would reset the connection under it, and it would see the reset instead of the answer. So the
+ * rest of its body is read and dropped for a moment (the connection stays usable when it ends in
+ * time); a client still sending after LINGER_MS is cut off.
+ */
+function tooLarge(ctx: ProxyContext, source: Readable): MetaError {
+  source.unpipe();
+  source.resume();
+  const socket = ctx.request.raw.socket;
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  source.once('end', () => clearTimeout(timer));
+  socket.once('close', () => clearTimeout(timer));
+  return new MetaError(413, `Media upload is larger than ${UPLOAD_LIMIT_BYTES} bytes (Meta accepts files up to 100 MB)`, 'OAuthException', 100);
+}
 
 /** Passes bytes on and fails the stream once more than `limit` went through. */
 class ByteLimit extends Transform {
@@ -50,22 +67,22 @@ async function uploadMedia(ctx: ProxyContext): Promise<undefined> {
   }
   const declared = Number(ctx.request.headers['content-length']);
   const contentLength = Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined;
-  if (contentLength !== undefined && contentLength > UPLOAD_LIMIT_BYTES) throw tooLarge();
-  const counted = new ByteLimit(UPLOAD_LIMIT_BYTES);
   const source = ctx.stream;
   ctx.stream = undefined;
+  if (contentLength !== undefined && contentLength > UPLOAD_LIMIT_BYTES) throw tooLarge(ctx, source);
+  const counted = new ByteLimit(UPLOAD_LIMIT_BYTES);
   source.on('error', (error) => counted.destroy(error));
   source.pipe(counted);
   let reply: GraphReply;
   try {
     reply = await callMeta(ctx, target, { stream: counted, contentType, contentLength, timeoutMs: UPLOAD_TIMEOUT_MS });
   } catch (error) {
-    if (counted.exceeded) throw tooLarge();
+    if (counted.exceeded) throw tooLarge(ctx, source);
     throw error;
   }
   if (counted.exceeded) {
     await reply.body.dump();
-    throw tooLarge();
+    throw tooLarge(ctx, source);
   }
   await relay(ctx, reply);
   return undefined;

@@ -1,5 +1,5 @@
-// A real `parley serve` process: streaming, measured — it takes a 50 MB upload through the proxy and
-// serves a 50 MB download by its signed link, and its resident memory stays within 30 MB of
+// A real `parley serve` process: streaming, measured — it takes an 80 MB upload through the proxy and
+// serves an 80 MB download by its signed link, and its resident memory stays within 40 MB of
 // what it was at rest. The bytes are generated as they are sent; nothing is kept on disk. And the
 // server's own media runner (started in src/server.ts) fetches an inbound image and serves it.
 import assert from 'node:assert/strict';
@@ -16,7 +16,9 @@ import { cleanupProcesses, freePort, type ServerProcess, startParley, stopParley
 import { type MediaUpstream, patternStream, startMediaUpstream, TEST_TOKEN } from './media-upstream.ts';
 
 const MB = 1024 * 1024;
-const SIZE = 50 * MB;
+// Twice the allowed growth: a server that held a whole file could not pass. (Node's heap alone
+// varies by up to about 35 MB between runs and versions, so a smaller file would not tell.)
+const SIZE = 80 * MB;
 const BOUNDARY = '----memory-test';
 const APP_SECRET = 'memory-test-secret';
 
@@ -114,12 +116,12 @@ describe('media in a real server process', () => {
     await database?.drop();
   });
 
-  test('RSS stays within 30 MB of its resting size', async (t) => {
+  test('RSS stays within 40 MB of its resting size', async (t) => {
     const pid = server.child.pid!;
     const base = `${server.url}/meta/whatsapp/v23.0`;
     // Warm-up: every code path with a 10 MB file each way, so that the resting size includes the
     // loaded code and the garbage a stream of buffers leaves until the collector runs. A server that
-    // held a whole file would still grow by its 50 MB.
+    // held a whole file would still grow by its 80 MB.
     meta.addMedia({ id: '9001', mimeType: 'application/pdf', size: 10 * MB });
     for (let i = 0; i < 2; i++) {
       assert.equal((await upload(`${base}/${phoneNumberId}/media`, key, 10 * MB)).status, 200);
@@ -132,7 +134,7 @@ describe('media in a real server process', () => {
     try {
       const uploaded = await upload(`${base}/${phoneNumberId}/media`, key, SIZE);
       assert.equal(uploaded.status, 200, uploaded.body);
-      assert.ok(meta.uploads.at(-1)!.bytes > SIZE, 'all 50 MB reached Meta');
+      assert.ok(meta.uploads.at(-1)!.bytes > SIZE, 'all 80 MB reached Meta');
 
       meta.addMedia({ id: '9002', mimeType: 'video/mp4', size: SIZE });
       const object = await json(`${base}/9002?phone_number_id=${phoneNumberId}`, { key });
@@ -144,7 +146,7 @@ describe('media in a real server process', () => {
     peak = Math.max(peak, rssBytes(pid));
     const grown = peak - resting;
     t.diagnostic(`resting ${(resting / MB).toFixed(1)} MB, peak ${(peak / MB).toFixed(1)} MB`);
-    assert.ok(grown < 30 * MB, `RSS grew by ${(grown / MB).toFixed(1)} MB (resting ${(resting / MB).toFixed(1)} MB, peak ${(peak / MB).toFixed(1)} MB)`);
+    assert.ok(grown < 40 * MB, `RSS grew by ${(grown / MB).toFixed(1)} MB (resting ${(resting / MB).toFixed(1)} MB, peak ${(peak / MB).toFixed(1)} MB)`);
   });
 
   test("the server's own media runner fetches inbound media and serves it", async () => {
