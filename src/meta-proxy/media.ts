@@ -30,7 +30,7 @@ const LINGER_MS = 3_000;
  * rest of its body is read and dropped for a moment (the connection stays usable when it ends in
  * time); a client still sending after LINGER_MS is cut off.
  */
-function tooLarge(ctx: ProxyContext, source: Readable): MetaError {
+function refuseOversized(ctx: ProxyContext, source: Readable): MetaError {
   source.unpipe();
   source.resume();
   const socket = ctx.request.raw.socket;
@@ -69,7 +69,7 @@ async function uploadMedia(ctx: ProxyContext): Promise<undefined> {
   const contentLength = Number.isSafeInteger(declared) && declared >= 0 ? declared : undefined;
   const source = ctx.stream;
   ctx.stream = undefined;
-  if (contentLength !== undefined && contentLength > UPLOAD_LIMIT_BYTES) throw tooLarge(ctx, source);
+  if (contentLength !== undefined && contentLength > UPLOAD_LIMIT_BYTES) throw refuseOversized(ctx, source);
   const counted = new ByteLimit(UPLOAD_LIMIT_BYTES);
   source.on('error', (error) => counted.destroy(error));
   source.pipe(counted);
@@ -77,12 +77,12 @@ async function uploadMedia(ctx: ProxyContext): Promise<undefined> {
   try {
     reply = await callMeta(ctx, target, { stream: counted, contentType, contentLength, timeoutMs: UPLOAD_TIMEOUT_MS });
   } catch (error) {
-    if (counted.exceeded) throw tooLarge(ctx, source);
+    if (counted.exceeded) throw refuseOversized(ctx, source);
     throw error;
   }
   if (counted.exceeded) {
     await reply.body.dump();
-    throw tooLarge(ctx, source);
+    throw refuseOversized(ctx, source);
   }
   await relay(ctx, reply);
   return undefined;

@@ -10,7 +10,7 @@ import { describeError, isDatabaseUnavailable, isTransientConflict } from '../db
 import { GroupedWriter } from '../db/grouped-writes.ts';
 import type { Database } from '../db/schema.ts';
 import type { OutboundRecord } from './outbound.ts';
-import { type OutboundItem, type RecordedMessage, recordOutbound, recordOutboundBatch } from './repo.ts';
+import { type OutboundItem, type RecordedMessage, recordOutboundBatch } from './repo.ts';
 
 /** Tries of one send that meets a deadlock or serialisation failure. */
 const ATTEMPTS = 3;
@@ -66,7 +66,7 @@ export class OutboundRecorder {
   private async writeOne(item: OutboundItem): Promise<RecordedMessage | null> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await recordOutbound(this.db, item.projectId, item.number, item.record);
+        return (await recordOutboundBatch(this.db, [item]))[0] ?? null;
       } catch (error) {
         if (isTransientConflict(error) && attempt < ATTEMPTS) continue;
         return this.lost(item, error, attempt);

@@ -1,6 +1,6 @@
 // SQL of the send path: the marketing check before a template goes out, and the recording of
-// messages Meta accepted, one statement for one send (parley_outbound_message, migrations 0007
-// and 0014) or for many (parley_outbound_messages, migration 0015).
+// messages Meta accepted, one statement for one send or many (parley_outbound_messages of
+// migration 0015, which records each as parley_outbound_message of 0007 and 0014 does).
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { IDLE_HOURS } from '../conversations/ingest-repo.ts';
 import type { Database } from '../db/schema.ts';
@@ -25,27 +25,13 @@ export interface RecordedMessage {
   conversationId: string;
 }
 
-/** Stores an accepted outbound message with its contact and conversation; null when the wamid is stored already. */
-export async function recordOutbound(
-  db: Executor,
-  projectId: string,
-  number: { internal_id: string; phone_number_id: string },
-  record: OutboundRecord,
-): Promise<RecordedMessage | null> {
-  const result = await sql<{ recorded_message: string; recorded_conversation: string }>`
-    SELECT recorded_message, recorded_conversation
-    FROM parley_outbound_message(${projectId}::uuid, ${number.internal_id}::uuid, ${number.phone_number_id}, ${IDLE_HOURS}, ${JSON.stringify(record)}::jsonb)`.execute(db);
-  const row = result.rows[0];
-  return row ? { messageId: row.recorded_message, conversationId: row.recorded_conversation } : null;
-}
-
 export interface OutboundItem {
   projectId: string;
   number: { internal_id: string; phone_number_id: string };
   record: OutboundRecord;
 }
 
-/** Stores accepted sends in one statement and one commit; position i of the answer is item i's message, null when its wamid is stored already. */
+/** Stores accepted sends with their contacts and conversations in one statement and one commit; position i of the answer is item i's message, null when its wamid is stored already. */
 export async function recordOutboundBatch(db: Executor, items: readonly OutboundItem[]): Promise<(RecordedMessage | null)[]> {
   const payload = items.map((x) => ({ project: x.projectId, number: x.number.internal_id, number_id: x.number.phone_number_id, m: x.record }));
   const result = await sql<{ item: number; recorded_message: string; recorded_conversation: string }>`

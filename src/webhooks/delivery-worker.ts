@@ -48,6 +48,7 @@ export class DeliveryWorker extends BatchWorker {
       many: (items) => recordAttempts(this.db, items),
       one: (item) => recordAttempt(this.db, item),
       failsAll: isDatabaseUnavailable,
+      onBatchFailed: (error, size) => this.logger.warn({ outcomes: size, err: error }, 'attempt outcomes could not be recorded together; recording them one by one'),
     });
   }
 

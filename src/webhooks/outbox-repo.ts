@@ -165,30 +165,13 @@ export interface AttemptOutcome {
 
 /** Records the attempt and the delivery's new state in one statement (one commit). */
 export async function recordAttempt(db: Kysely<Database>, o: AttemptOutcome): Promise<void> {
-  const state = 'delivered' in o.result ? 'delivered' : 'failed' in o.result ? 'failed' : 'pending';
-  const retryAfter = 'retryAfterSeconds' in o.result ? o.result.retryAfterSeconds : 0;
-  // Text cannot hold NUL; an error that quotes one must still be recorded.
-  const error = o.error === null ? null : storableText(o.error);
-  await sql`
-    WITH attempt AS (
-      INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, response_status, error)
-      VALUES (${o.deliveryId}, ${o.attempt}, ${o.startedAt.toISOString()}, ${o.durationMs}, ${o.responseStatus}, ${error})
-      ON CONFLICT (delivery_id, attempt) DO NOTHING)
-    UPDATE webhook_deliveries SET
-      status = ${state},
-      delivered_at = CASE WHEN ${state} = 'delivered' THEN now() ELSE delivered_at END,
-      failed_at = CASE WHEN ${state} = 'failed' THEN now() ELSE failed_at END,
-      response_status = ${o.responseStatus},
-      last_error = ${state === 'delivered' ? null : error},
-      locked_until = NULL,
-      next_attempt_at = CASE WHEN ${state} = 'pending' THEN now() + make_interval(secs => ${retryAfter}) ELSE next_attempt_at END
-    WHERE id = ${o.deliveryId}`.execute(db);
+  await recordAttempts(db, [o]);
 }
 
 /**
  * The same for many attempts in one statement and one commit (src/webhooks/delivery-worker.ts
  * groups the outcomes that arrive together). Each delivery appears once: a node holds one attempt
- * per delivery at a time.
+ * per delivery at a time. Text cannot hold NUL; an error that quotes one must still be recorded.
  */
 export async function recordAttempts(db: Kysely<Database>, outcomes: readonly AttemptOutcome[]): Promise<void[]> {
   const state = (o: AttemptOutcome) => ('delivered' in o.result ? 'delivered' : 'failed' in o.result ? 'failed' : 'pending');
@@ -197,7 +180,7 @@ export async function recordAttempts(db: Kysely<Database>, outcomes: readonly At
       SELECT * FROM unnest(${outcomes.map((o) => o.deliveryId)}::uuid[], ${outcomes.map((o) => o.attempt)}::int[],
         ${outcomes.map((o) => o.startedAt.toISOString())}::timestamptz[], ${outcomes.map((o) => Math.round(o.durationMs))}::int[],
         ${outcomes.map((o) => o.responseStatus)}::int[], ${outcomes.map((o) => (o.error === null ? null : storableText(o.error)))}::text[],
-        ${outcomes.map(state)}::text[], ${outcomes.map((o) => ('retryAfterSeconds' in o.result ? o.result.retryAfterSeconds : 0))}::int[])
+        ${outcomes.map(state)}::text[], ${outcomes.map((o) => ('retryAfterSeconds' in o.result ? o.result.retryAfterSeconds : 0))}::float8[])
         AS o(id, attempt, started_at, duration_ms, response_status, error, state, retry_after)),
     attempt AS (
       INSERT INTO webhook_attempts (delivery_id, attempt, started_at, duration_ms, response_status, error)
